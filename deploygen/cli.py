@@ -1,0 +1,191 @@
+"""The command line: render, validate, check, explain, diff, list (plus plan and triage)."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import sys
+from pathlib import Path
+from typing import Any
+
+from deploygen.errors import UserError
+from deploygen.load import ResolvedProfile, available_profiles, load_profile
+from deploygen.load.yaml_source import display_path
+from deploygen.plan.deployment import ROOT
+from deploygen.render import render_deployment, write_atomic
+from deploygen.validate import check_profile
+
+GENERATED_DIR = ROOT / "generated"
+
+
+def output_path(profile: ResolvedProfile) -> Path:
+    return GENERATED_DIR / profile.name / "deploy.py"
+
+
+def deployable_profiles() -> list[ResolvedProfile]:
+    profiles = [load_profile(name) for name in available_profiles()]
+    return [p for p in profiles if not p.abstract]
+
+
+def _load_deployable(name: str) -> ResolvedProfile:
+    profile = load_profile(name)
+    if profile.abstract:
+        children = [p.name for p in deployable_profiles() if profile.path in p.sources]
+        raise UserError(f"{display_path(profile.path)} is an abstract base; render one of: {', '.join(children)}")
+    return profile
+
+
+def _render(profile: ResolvedProfile, strict: bool) -> str:
+    checked = check_profile(profile, strict=strict)
+    for warning in checked.warnings:
+        print(warning, file=sys.stderr)
+    return render_deployment(checked.deployment)
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    profiles = deployable_profiles() if args.all else [_load_deployable(args.profile)]
+    # Render everything first: a bad profile writes nothing, not half of the set.
+    rendered = [(p, _render(p, args.strict)) for p in profiles]
+    for profile, source in rendered:
+        path = output_path(profile)
+        changed = write_atomic(path, source)
+        print(f"{display_path(path)}: {'written' if changed else 'unchanged'}")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    names = [p.name for p in deployable_profiles()] if args.all else [args.profile]
+    failed = 0
+    for name in names:
+        profile = _load_deployable(name)
+        try:
+            checked = check_profile(profile, strict=args.strict)
+        except UserError as exc:
+            print(exc, file=sys.stderr)
+            failed += 1
+            continue
+        for warning in checked.warnings:
+            print(warning, file=sys.stderr)
+        notes = f" ({len(checked.warnings)} notes)" if checked.warnings else ""
+        print(f"{display_path(profile.path)}: valid{notes}")
+    return 1 if failed else 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    stale = []
+    expected = set()
+    for profile in deployable_profiles():
+        path = output_path(profile)
+        expected.add(path)
+        source = _render(profile, strict=False)
+        if not path.is_file() or path.read_text() != source:
+            stale.append(display_path(path))
+    orphans = [display_path(p) for p in GENERATED_DIR.glob("*/deploy.py") if p not in expected]
+    if not stale and not orphans:
+        print(f"{len(expected)} generated files are fresh")
+        return 0
+    for path in stale:
+        print(f"{path}: stale or edited by hand", file=sys.stderr)
+    for path in orphans:
+        print(f"{path}: no profile renders it; delete it", file=sys.stderr)
+    print("fix: make render-all", file=sys.stderr)
+    return 1
+
+
+def _flatten(data: Any, path: tuple = ()) -> dict[tuple, Any]:
+    if isinstance(data, dict) and data:
+        out: dict[tuple, Any] = {}
+        for key, value in data.items():
+            out.update(_flatten(value, (*path, key)))
+        return out
+    return {path: data}
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    profile = _load_deployable(args.profile)
+    check_profile(profile)
+    print(f"# {profile.name}: {' -> '.join(display_path(p) for p in profile.sources)}")
+    flat = _flatten(profile.data)
+    width = max(len(".".join(map(str, p)) + ": " + _show(v)) for p, v in flat.items())
+    for path, value in flat.items():
+        line = ".".join(map(str, path)) + ": " + _show(value)
+        print(f"{line:<{width}}  # {profile.origin(path)}")
+    return 0
+
+
+def _show(value: Any) -> str:
+    from deploygen.render.literals import py_literal
+
+    return value if isinstance(value, str) and value and value.isprintable() else py_literal(value)
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    a, b = _load_deployable(args.a), _load_deployable(args.b)
+    source_a, source_b = _render(a, False), _render(b, False)
+    diff = difflib.unified_diff(
+        source_a.splitlines(keepends=True),
+        source_b.splitlines(keepends=True),
+        fromfile=display_path(output_path(a)),
+        tofile=display_path(output_path(b)),
+    )
+    sys.stdout.writelines(diff)
+    flat_a, flat_b = _flatten(a.data), _flatten(b.data)
+    print(f"\nResolved values that differ ({a.name} -> {b.name}):")
+    for path in sorted(set(flat_a) | set(flat_b), key=lambda p: tuple(map(str, p))):
+        va, vb = flat_a.get(path, "<unset>"), flat_b.get(path, "<unset>")
+        if va != vb:
+            where = a.origin(path) if path in flat_a else None, b.origin(path) if path in flat_b else None
+            print(f"  {'.'.join(map(str, path))}: {_show(va)} -> {_show(vb)}  ({where[0] or '-'} -> {where[1] or '-'})")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    for name in available_profiles():
+        profile = load_profile(name)
+        kind = "base" if profile.abstract else f"{profile.get('gpu', 'count')}x {profile.get('gpu', 'type')}"
+        print(f"{name:<28} {kind:<10} {profile.get('description', default='')}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="generate.py", description="SGLang-on-Modal deployment generator")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    render = sub.add_parser("render", help="validate and render generated/<profile>/deploy.py")
+    target = render.add_mutually_exclusive_group(required=True)
+    target.add_argument("profile", nargs="?", help="profile name or path")
+    target.add_argument("--all", action="store_true", help="every profile in profiles/")
+    render.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    render.set_defaults(func=cmd_render)
+
+    validate = sub.add_parser("validate", help="validate without writing anything")
+    target = validate.add_mutually_exclusive_group(required=True)
+    target.add_argument("profile", nargs="?", help="profile name or path")
+    target.add_argument("--all", action="store_true", help="every profile in profiles/")
+    validate.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    validate.set_defaults(func=cmd_validate)
+
+    sub.add_parser("check", help="fail when a committed render is stale or edited").set_defaults(func=cmd_check)
+
+    explain = sub.add_parser("explain", help="the resolved profile with the file:line of every value")
+    explain.add_argument("profile")
+    explain.set_defaults(func=cmd_explain)
+
+    diff = sub.add_parser("diff", help="diff two profiles' renders and resolved values")
+    diff.add_argument("a")
+    diff.add_argument("b")
+    diff.set_defaults(func=cmd_diff)
+
+    sub.add_parser("list", help="the profiles").set_defaults(func=cmd_list)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except UserError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        return 0

@@ -1,0 +1,27 @@
+"""Data files with hardware and model facts, each entry carrying its source."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from deploygen.errors import UserError
+
+DATA_DIR = Path(__file__).resolve().parents[1] / "data"
+
+
+@functools.cache
+def gpu_facts() -> dict[str, dict[str, Any]]:
+    return yaml.safe_load((DATA_DIR / "gpus.yaml").read_text())["gpus"]
+
+
+@functools.cache
+def model_facts(name: str) -> dict[str, Any]:
+    path = DATA_DIR / "models" / f"{name}.yaml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in (DATA_DIR / "models").glob("*.yaml")))
+        raise UserError(f"no model data file data/models/{name}.yaml (known: {known})")
+    return yaml.safe_load(path.read_text())

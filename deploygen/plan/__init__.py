@@ -1,0 +1,1 @@
+"""Planning: a validated profile turned into the concrete deployment the templates render."""

@@ -1,0 +1,74 @@
+"""Jinja rendering, ruff formatting and atomic writes of the generated deploy.py."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import jinja2
+
+from deploygen.plan.deployment import TEMPLATES_DIR, Deployment
+from deploygen.render.literals import py_literal
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+    env.filters["py"] = py_literal
+    return env
+
+
+def _ruff() -> list[str]:
+    beside = Path(sys.executable).with_name("ruff")
+    if beside.is_file():
+        return [str(beside)]
+    found = shutil.which("ruff")
+    return [found] if found else [sys.executable, "-m", "ruff"]
+
+
+def format_python(source: str) -> str:
+    """ruff format (pinned in requirements.txt), so generated files read like hand-written ones."""
+    result = subprocess.run(
+        [*_ruff(), "format", "--config", str(ROOT / "pyproject.toml"), "--stdin-filename", "deploy.py", "-"],
+        input=source,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"ruff format rejected the rendered file (a template bug):\n{result.stderr}")
+    return result.stdout
+
+
+def render_deployment(deployment: Deployment) -> str:
+    template = _environment().get_template("deploy.py.j2")
+    source = template.render(p=deployment.profile.data, d=deployment)
+    return format_python(source)
+
+
+def write_atomic(path: Path, content: str) -> bool:
+    """Write through a temp file and rename, so a reader never sees half a file. True if it changed."""
+    if path.is_file() and path.read_text() == content:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(content)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return True

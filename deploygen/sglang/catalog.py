@@ -1,0 +1,108 @@
+"""The flag catalog of one SGLang version, read from schema/sglang/<version>.json.
+
+The catalogs are extracted from SGLang's own argparse parser (deploygen.sglang.extract), so every check
+here is against the real flag set, never a hand-written list.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CATALOG_DIR = Path(__file__).resolve().parents[2] / "schema" / "sglang"
+BOOLEAN_ACTIONS = ("store_true", "store_false")
+
+
+@dataclass(frozen=True)
+class Flag:
+    option_strings: tuple[str, ...]
+    dest: str
+    action: str
+    type: str | None
+    nargs: Any
+    choices: tuple | None
+    default: Any
+    help: str
+    deprecation: Any
+
+    @property
+    def takes_value(self) -> bool:
+        return self.nargs != 0 and self.action not in BOOLEAN_ACTIONS and "StoreTrue" not in self.action
+
+    @property
+    def is_boolean_optional(self) -> bool:
+        return self.action == "BooleanOptionalAction"
+
+    @property
+    def deprecated(self) -> bool:
+        return bool(self.deprecation) or "Deprecated" in self.action
+
+    @property
+    def replacement(self) -> str:
+        """What the help text says to use instead of a deprecated flag, if it says."""
+        match = re.search(
+            r"(?:use|Please use|in favor of|replaced by)\s+['`\"]?(--[a-z0-9-]+(?:\s+[a-z0-9_]+)?)",
+            self.help or "",
+            re.IGNORECASE,
+        )
+        return match.group(1) if match else ""
+
+
+@dataclass(frozen=True)
+class Catalog:
+    version: str
+    path: Path
+    flags: tuple[Flag, ...]
+    compile_only: tuple[Flag, ...]
+
+    @functools.cached_property
+    def by_option(self) -> dict[str, Flag]:
+        return {option: flag for flag in self.flags for option in flag.option_strings}
+
+    @functools.cached_property
+    def compile_by_option(self) -> dict[str, Flag]:
+        extra = {option: flag for flag in self.compile_only for option in flag.option_strings}
+        return {**self.by_option, **extra}
+
+    def option_names(self) -> list[str]:
+        return [o.removeprefix("--") for o in self.by_option if o.startswith("--")]
+
+
+def available_versions() -> list[str]:
+    return sorted(p.stem for p in CATALOG_DIR.glob("*.json"))
+
+
+def catalog_version_for(version: str) -> str | None:
+    """The catalog that describes an SGLang version: its own, or its release's for a .postN build."""
+    for candidate in (version, re.sub(r"\.post\d+$", "", version)):
+        if (CATALOG_DIR / f"{candidate}.json").is_file():
+            return candidate
+    return None
+
+
+def _flag(entry: dict[str, Any]) -> Flag:
+    choices = entry.get("choices")
+    return Flag(
+        option_strings=tuple(entry["option_strings"]),
+        dest=entry["dest"],
+        action=entry["action"],
+        type=entry.get("type"),
+        nargs=entry.get("nargs"),
+        choices=tuple(choices) if choices is not None else None,
+        default=entry.get("default"),
+        help=entry.get("help") or "",
+        deprecation=entry.get("deprecation"),
+    )
+
+
+@functools.cache
+def load_catalog(version: str) -> Catalog:
+    path = CATALOG_DIR / f"{version}.json"
+    data = json.loads(path.read_text())
+    flags = tuple(_flag(e) for e in data["flags"] if e["action"] != "help")
+    compile_only = tuple(_flag(e) for e in data.get("compile_deep_gemm", {}).get("flags_not_in_launch_server", []))
+    return Catalog(version, path, flags, compile_only)

@@ -1,0 +1,200 @@
+"""The profile's SGLang flag matrix, checked against the pinned version's real parser catalog."""
+
+from __future__ import annotations
+
+import difflib
+import functools
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from deploygen.errors import Origin, Problem
+from deploygen.load import ResolvedProfile
+from deploygen.sglang.catalog import Catalog, Flag, available_versions, catalog_version_for, load_catalog
+
+RENAMES_PATH = Path(__file__).resolve().parents[2] / "data" / "sglang-renames.yaml"
+# Flags the generator writes from other sections; setting them in `sglang` would contradict those.
+DERIVED = {
+    "model-path": "model.path",
+    "model": "model.path",
+    "served-model-name": "model.name",
+    "host": "(always 0.0.0.0 inside the container)",
+    "port": "server.port",
+    "api-key": "secrets.api_key (the name of a Modal secret holding API_KEY)",
+}
+HUMAN_INT = "human_readable_int"
+
+
+@functools.cache
+def renames() -> dict[str, dict[str, str]]:
+    return yaml.safe_load(RENAMES_PATH.read_text())
+
+
+def profile_catalog(profile: ResolvedProfile) -> tuple[Catalog | None, list[Problem]]:
+    version = profile.get("image", "sglang_version")
+    found = catalog_version_for(version) if isinstance(version, str) else None
+    if found:
+        return load_catalog(found), []
+    problem = Problem(
+        profile.origin(("image", "sglang_version")),
+        "image.sglang_version",
+        f"no flag catalog for SGLang {version}",
+        f"supported versions: {', '.join(available_versions())}; add one with "
+        "`python -m deploygen.sglang.extract` where that version imports",
+        code="sglang-catalog",
+    )
+    return None, [problem]
+
+
+def _unknown_hint(name: str, catalog: Catalog) -> str:
+    rename = renames().get(name)
+    if rename and f"--{rename['replacement'].split(':')[0]}" in catalog.by_option:
+        when = f" since SGLang {rename['since']}" if "since" in rename else f" before SGLang {rename['until']}"
+        return f"renamed{when}: use `{rename['replacement']}`"
+    prefixed = [o for o in catalog.option_names() if o.startswith(name)]
+    if len(prefixed) == 1:
+        return f"`{name}` is only an abbreviation; write the full option `{prefixed[0]}`"
+    close = difflib.get_close_matches(name, catalog.option_names(), n=3, cutoff=0.75)
+    return "did you mean " + " or ".join(f"`{c}`" for c in close) + "?" if close else ""
+
+
+def check_value(flag: Flag, value: Any) -> str:
+    """Why a value does not fit a flag, or '' when it does."""
+    if not flag.takes_value:
+        return (
+            ""
+            if isinstance(value, bool)
+            else f"is a bare flag: write `true` (or `false` to leave it out), not {value!r}"
+        )
+    if flag.is_boolean_optional:
+        return "" if isinstance(value, bool) else f"takes true or false, not {value!r}"
+    if isinstance(value, bool):
+        return "takes a value; `true`/`false` only fit bare flags"
+    if flag.nargs in ("+", "*"):
+        if not isinstance(value, list):
+            return f"takes a list of values, not {value!r}"
+        return next((reason for item in value if (reason := _scalar_problem(flag, item))), "")
+    if isinstance(value, list):
+        return "takes one value, not a list"
+    return _scalar_problem(flag, value)
+
+
+def _scalar_problem(flag: Flag, value: Any) -> str:
+    kind = (flag.type or "str").rsplit(".", 1)[-1]
+    if kind == "int" and not (isinstance(value, int) and not isinstance(value, bool)):
+        return f"takes an integer, not {value!r}"
+    if kind == HUMAN_INT and not (isinstance(value, int) and not isinstance(value, bool)):
+        return f"takes an integer number of tokens, not {value!r}"
+    if kind == "float" and not isinstance(value, (int, float)):
+        return f"takes a number, not {value!r}"
+    if flag.choices is not None and value not in flag.choices and str(value) not in map(str, flag.choices):
+        close = difflib.get_close_matches(str(value), [str(c) for c in flag.choices], n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"{value!r} is not one of {', '.join(map(str, flag.choices))}{hint}"
+    return ""
+
+
+def flag_problems(profile: ResolvedProfile, catalog: Catalog) -> list[Problem]:
+    problems: list[Problem] = []
+    seen_dests: dict[str, str] = {}
+    flags = profile.get("sglang", default={}) or {}
+    for name, value in flags.items():
+        path = ("sglang", name)
+        origin = profile.origin(path)
+        where = f"sglang.{name}"
+        if name in DERIVED:
+            problems.append(
+                Problem(
+                    origin,
+                    where,
+                    f"--{name} is set by the generator",
+                    f"set {DERIVED[name]} instead",
+                    code="sglang-derived-flag",
+                )
+            )
+            continue
+        flag = catalog.by_option.get(f"--{name}")
+        if flag is None:
+            problems.append(
+                Problem(
+                    origin,
+                    where,
+                    f"SGLang {catalog.version} has no option --{name}",
+                    _unknown_hint(name, catalog),
+                    code="sglang-unknown-flag",
+                )
+            )
+            continue
+        if flag.dest in seen_dests:
+            problems.append(
+                Problem(
+                    origin,
+                    where,
+                    f"--{name} sets the same option as --{seen_dests[flag.dest]}",
+                    "keep one of them",
+                    code="sglang-duplicate-flag",
+                )
+            )
+            continue
+        seen_dests[flag.dest] = name
+        reason = check_value(flag, value)
+        if reason:
+            problems.append(Problem(origin, where, f"--{name} {reason}", code="sglang-flag-value"))
+        elif flag.deprecated:
+            rename = renames().get(name, {})
+            instead = flag.replacement or rename.get("replacement", "")
+            problems.append(
+                Problem(
+                    origin,
+                    where,
+                    f"--{name} is deprecated in SGLang {catalog.version}",
+                    f"use `{instead}`" if instead else "see `--help` of that version",
+                    severity="warning",
+                    code="sglang-deprecated-flag",
+                )
+            )
+    return problems
+
+
+def argv_problems(
+    argv: list[str], catalog: Catalog, *, compile_step: bool = False, origin: Origin | None = None
+) -> list[Problem]:
+    """Check a rendered command line token by token: exact option strings only, typed values."""
+    origin = origin or Origin("")
+    options = catalog.compile_by_option if compile_step else catalog.by_option
+    what = "compile_deep_gemm" if compile_step else "launch_server"
+    problems: list[Problem] = []
+    index = 0
+    while index < len(argv):
+        token = argv[index]
+        flag = options.get(token)
+        if flag is None:
+            problems.append(
+                Problem(
+                    origin,
+                    "",
+                    f"{what} of SGLang {catalog.version} has no option {token!r} (abbreviations are never accepted)",
+                    code="sglang-argv",
+                )
+            )
+            index += 1
+            continue
+        if not flag.takes_value or (flag.is_boolean_optional):
+            index += 1
+            continue
+        if index + 1 >= len(argv):
+            problems.append(Problem(origin, "", f"{token} needs a value", code="sglang-argv"))
+            break
+        value = argv[index + 1]
+        if flag.choices is not None and value not in map(str, flag.choices):
+            problems.append(
+                Problem(
+                    origin,
+                    "",
+                    f"{token} {value!r} is not one of {', '.join(map(str, flag.choices))}",
+                    code="sglang-argv",
+                )
+            )
+        index += 2
+    return problems

@@ -1,0 +1,475 @@
+"""Semantic rules: hardware facts, Modal limits and known upstream bugs, in one table.
+
+Each rule has a stable code, a severity, the fields it blames, a message that says what to do, and
+its source. A rule's check returns findings; the table turns them into located problems.
+"""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from croniter import croniter
+
+from deploygen.errors import Problem
+from deploygen.facts import gpu_facts, model_facts
+from deploygen.load import ResolvedProfile, available_profiles, load_profile
+from deploygen.plan.deployment import derived_tp_size
+
+GiB = 1024**3
+
+
+@dataclass(frozen=True)
+class Finding:
+    message: str
+    blame: tuple[str | int, ...]
+    hint: str = ""
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    severity: str
+    source: str
+    check: Callable[[ResolvedProfile], Iterator[Finding]]
+
+
+def _flag(profile: ResolvedProfile, *names: str, default: Any = None) -> Any:
+    flags = profile.data.get("sglang", {})
+    return next((flags[n] for n in names if n in flags), default)
+
+
+def _flag_path(profile: ResolvedProfile, *names: str) -> tuple[str, ...]:
+    flags = profile.data.get("sglang", {})
+    return ("sglang", next((n for n in names if n in flags), names[0]))
+
+
+def _arch(profile: ResolvedProfile) -> str:
+    return gpu_facts()[profile.data["gpu"]["type"]]["arch"]
+
+
+def _version(profile: ResolvedProfile) -> tuple[int, ...]:
+    return tuple(int(x) for x in re.findall(r"\d+", profile.data["image"]["sglang_version"])[:3])
+
+
+def gpu_count(profile: ResolvedProfile) -> Iterator[Finding]:
+    gpu = profile.data["gpu"]
+    limit = gpu_facts()[gpu["type"]]["max_count"]
+    if gpu["count"] > limit:
+        yield Finding(f"Modal allows at most {limit} {gpu['type']} GPUs per container", ("gpu", "count"))
+
+
+def parallel_sizes(profile: ResolvedProfile) -> Iterator[Finding]:
+    tp = _flag(profile, "tp-size", "tensor-parallel-size", default=derived_tp_size(profile))
+    pp = _flag(profile, "pp-size", "pipeline-parallel-size", default=1)
+    count = profile.data["gpu"]["count"]
+    if tp * pp != count:
+        yield Finding(
+            f"tp-size {tp} x pp-size {pp} = {tp * pp}, but the container has {count} GPUs",
+            _flag_path(profile, "tp-size", "tensor-parallel-size", "pp-size"),
+            "leave tp-size unset (it is derived from gpu.count) or make tp-size x pp-size equal gpu.count",
+        )
+
+
+TRTLLM_SPARSE = ("nsa-decode-backend", "nsa-prefill-backend", "dsa-decode-backend", "dsa-prefill-backend")
+
+
+def trtllm_needs_blackwell(profile: ResolvedProfile) -> Iterator[Finding]:
+    if _arch(profile) == "sm100":
+        return
+    for name in TRTLLM_SPARSE:
+        if _flag(profile, name) == "trtllm":
+            yield Finding(
+                f"--{name} trtllm runs only on Blackwell (SM100); {profile.data['gpu']['type']} is {_arch(profile)}",
+                ("sglang", name),
+                "on Hopper remove it (SGLang then picks flashmla_sparse prefill and fa3 decode) or set "
+                "flashmla_sparse / fa3 explicitly",
+            )
+
+
+def dsa_kv_dtype_explicit(profile: ResolvedProfile) -> Iterator[Finding]:
+    facts = model_facts(profile.data["model"]["facts"])
+    if (
+        facts.get("attention") == "dsa"
+        and _arch(profile) == "sm100"
+        and _flag(profile, "kv-cache-dtype") in (None, "auto")
+    ):
+        yield Finding(
+            "without an explicit --kv-cache-dtype SGLang picks FP8 KV for this DSA model on SM100",
+            ("sglang",),
+            "set `kv-cache-dtype: bfloat16` (or fp8_e4m3 if you accept its accuracy loss)",
+        )
+
+
+def fp8_kv_with_eagle(profile: ResolvedProfile) -> Iterator[Finding]:
+    if (
+        _arch(profile) == "sm100"
+        and str(_flag(profile, "kv-cache-dtype", default="")).startswith("fp8")
+        and _flag(profile, "speculative-algorithm") in ("EAGLE", "EAGLE3", "NEXTN")
+    ):
+        yield Finding(
+            "FP8 KV with EAGLE on Blackwell loses accuracy on GLM-5.1-FP8 (SGLang #22671, #27661)",
+            ("sglang", "kv-cache-dtype"),
+            "use `kv-cache-dtype: bfloat16`",
+        )
+
+
+def spec_v2(profile: ResolvedProfile) -> Iterator[Finding]:
+    env = profile.data["image"].get("env", {})
+    if "SGLANG_ENABLE_SPEC_V2" not in env:
+        return
+    if _version(profile) >= (0, 5, 14):
+        yield Finding(
+            f"SGLang {profile.data['image']['sglang_version']} no longer reads SGLANG_ENABLE_SPEC_V2",
+            ("image", "env", "SGLANG_ENABLE_SPEC_V2"),
+            "remove it; spec v2 is the default there",
+        )
+    elif env["SGLANG_ENABLE_SPEC_V2"] not in ("0", "false", "False") and _flag(profile, "speculative-eagle-topk") != 1:
+        yield Finding(
+            "EAGLE spec v2 needs `speculative-eagle-topk: 1`",
+            _flag_path(profile, "speculative-eagle-topk"),
+            "set speculative-eagle-topk to 1",
+        )
+
+
+def memory_fit(profile: ResolvedProfile) -> Iterator[Finding]:
+    facts = model_facts(profile.data["model"]["facts"])
+    gpu = gpu_facts()[profile.data["gpu"]["type"]]
+    tp = _flag(profile, "tp-size", "tensor-parallel-size", default=derived_tp_size(profile))
+    fraction = _flag(profile, "mem-fraction-static")
+    if fraction is None:
+        return
+    weights_gb = facts["checkpoint_gb"] / (tp * _flag(profile, "pp-size", "pipeline-parallel-size", default=1))
+    static_gb = gpu["memory_gb"] * fraction
+    path = _flag_path(profile, "mem-fraction-static")
+    if weights_gb >= static_gb:
+        yield Finding(
+            f"weights need {weights_gb:.0f} GB per GPU but mem-fraction-static {fraction} of "
+            f"{gpu['memory_gb']} GB reserves {static_gb:.0f} GB",
+            path,
+            "use more GPUs or GPUs with more memory, or raise mem-fraction-static",
+        )
+        return
+    kv_dtype = str(_flag(profile, "kv-cache-dtype", default="bfloat16")).replace("bf16", "bfloat16")
+    per_token = facts["kv_bytes_per_token"].get(kv_dtype, facts["kv_bytes_per_token"]["bfloat16"])
+    pool_tokens = int((static_gb - weights_gb) * 1e9 // per_token)
+    context = _flag(profile, "context-length", default=facts["max_position_embeddings"])
+    if pool_tokens < context:
+        yield Finding(
+            f"the KV pool holds about {pool_tokens:,} tokens per GPU, less than one request of "
+            f"context-length {context:,}",
+            path,
+            "lower context-length or raise mem-fraction-static",
+        )
+
+
+def max_total_tokens(profile: ResolvedProfile) -> Iterator[Finding]:
+    cap = _flag(profile, "max-total-tokens")
+    context = _flag(profile, "context-length")
+    if cap is not None and context is not None and cap < context:
+        yield Finding(
+            f"max-total-tokens {cap:,} caps the whole KV pool below one request of context-length {context:,}",
+            ("sglang", "max-total-tokens"),
+            "remove max-total-tokens; the per-request ceiling is context-length",
+        )
+
+
+def max_total_tokens_per_request(profile: ResolvedProfile) -> Iterator[Finding]:
+    cap = _flag(profile, "max-total-tokens")
+    context = _flag(
+        profile, "context-length", default=model_facts(profile.data["model"]["facts"])["max_position_embeddings"]
+    )
+    running = _flag(profile, "max-running-requests", default=48)
+    if cap is not None and context <= cap < running * context:
+        yield Finding(
+            f"max-total-tokens {cap:,} caps the whole KV pool (not one request): {running} running "
+            f"requests share it, about {cap // running:,} tokens each",
+            ("sglang", "max-total-tokens"),
+            "remove it to let the pool use mem-fraction-static; the per-request ceiling is context-length",
+        )
+
+
+def watchdog_covers_load(profile: ResolvedProfile) -> Iterator[Finding]:
+    facts = model_facts(profile.data["model"]["facts"])
+    watchdog = _flag(profile, "watchdog-timeout", default=300)
+    # Volume reads run at about 1-3 GB/s (FACTS.md, Modal); plan for the slow end.
+    load_seconds = facts["checkpoint_gb"] / 1.0
+    if watchdog < load_seconds:
+        yield Finding(
+            f"watchdog-timeout {watchdog}s is shorter than a {facts['checkpoint_gb']} GB load at 1 GB/s "
+            f"(~{load_seconds:.0f}s)",
+            _flag_path(profile, "watchdog-timeout"),
+            f"set watchdog-timeout to at least {int(load_seconds * 1.5)}",
+        )
+    startup = profile.data["scaling"]["startup_timeout"]
+    health = profile.data["lifecycle"]["health"]["timeout"]
+    if startup < health:
+        yield Finding(
+            f"startup_timeout {startup}s ends @modal.enter before the {health}s health wait can",
+            ("scaling", "startup_timeout"),
+            "make scaling.startup_timeout at least lifecycle.health.timeout plus the warmup time",
+        )
+    if health < load_seconds:
+        yield Finding(
+            f"health timeout {health}s is shorter than the ~{load_seconds:.0f}s weight load",
+            ("lifecycle", "health", "timeout"),
+            f"raise it to at least {int(load_seconds * 1.5)}",
+        )
+
+
+def modal_scaling(profile: ResolvedProfile) -> Iterator[Finding]:
+    scaling = profile.data["scaling"]
+    if scaling["min_containers"] > scaling["max_containers"]:
+        yield Finding(
+            f"min_containers {scaling['min_containers']} > max_containers {scaling['max_containers']}",
+            ("scaling", "min_containers"),
+            "Modal rejects this at deploy time",
+        )
+    target = scaling.get("target_inputs")
+    if target is not None and target > scaling["max_inputs"]:
+        yield Finding(
+            f"target_inputs {target} > max_inputs {scaling['max_inputs']}",
+            ("scaling", "target_inputs"),
+            "target_inputs must be at most max_inputs",
+        )
+
+
+def idle_sglang_slots(profile: ResolvedProfile) -> Iterator[Finding]:
+    running = _flag(profile, "max-running-requests")
+    max_inputs = profile.data["scaling"]["max_inputs"]
+    if running is not None and max_inputs < running:
+        yield Finding(
+            f"max_inputs {max_inputs} lets at most {max_inputs} requests reach SGLang, so "
+            f"{running - max_inputs} of max-running-requests {running} stay idle",
+            ("scaling", "max_inputs"),
+            f"raise max_inputs to {running} (with target_inputs {max_inputs} to scale out early) "
+            "or lower max-running-requests",
+        )
+
+
+def queued_in_sglang(profile: ResolvedProfile) -> Iterator[Finding]:
+    running = _flag(profile, "max-running-requests")
+    max_inputs = profile.data["scaling"]["max_inputs"]
+    if running is not None and max_inputs > running:
+        yield Finding(
+            f"max_inputs {max_inputs} admits more requests than max-running-requests {running}; the rest "
+            "queue inside SGLang instead of starting a replica",
+            ("scaling", "max_inputs"),
+        )
+
+
+def keepalive_cron(profile: ResolvedProfile) -> Iterator[Finding]:
+    keepalive = profile.data["keepalive"]
+    if not croniter.is_valid(keepalive["schedule"]) or len(keepalive["schedule"].split()) != 5:
+        yield Finding(
+            f"{keepalive['schedule']!r} is not a five-field cron expression",
+            ("keepalive", "schedule"),
+            "for example '*/14 6-22 * * MON-FRI'",
+        )
+    try:
+        zoneinfo.ZoneInfo(keepalive["timezone"])
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        yield Finding(
+            f"{keepalive['timezone']!r} is not an IANA time zone",
+            ("keepalive", "timezone"),
+            "for example 'UTC' or 'Europe/Berlin'",
+        )
+
+
+def keepalive_interval(profile: ResolvedProfile) -> Iterator[Finding]:
+    keepalive = profile.data["keepalive"]
+    if not keepalive["enabled"] or not croniter.is_valid(keepalive["schedule"]):
+        return
+    window = profile.data["scaling"]["scaledown_window"]
+    runs = croniter(keepalive["schedule"], 0)
+    times = [runs.get_next(float) for _ in range(200)]
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False) if b - a < 3600]
+    if gaps and max(gaps) >= window:
+        yield Finding(
+            f"the cron pings every {max(gaps) / 60:.0f} min, but a replica scales down after "
+            f"{window / 60:.0f} idle min",
+            ("keepalive", "schedule"),
+            "ping more often than scaling.scaledown_window",
+        )
+
+
+def volumes_distinct(profile: ResolvedProfile) -> Iterator[Finding]:
+    volumes = profile.data["volumes"]
+    if volumes["weights"]["name"] == volumes["compile_cache"]["name"]:
+        yield Finding(
+            "weights and compile cache share one volume",
+            ("volumes", "compile_cache", "name"),
+            "give the compile cache its own volume",
+        )
+    a, b = volumes["weights"]["mount"], volumes["compile_cache"]["mount"]
+    if a == b or a.startswith(b + "/") or b.startswith(a + "/"):
+        yield Finding(
+            f"mount paths {a} and {b} overlap",
+            ("volumes", "compile_cache", "mount"),
+            "mount each volume on its own path",
+        )
+    if not profile.data["model"]["path"].startswith(a + "/"):
+        yield Finding(
+            f"model.path {profile.data['model']['path']} is not inside the weights mount {a}",
+            ("model", "path"),
+            f"use a folder under {a}",
+        )
+
+
+FLOATING_TAGS = {"", "latest", "dev", "nightly", "main"}
+
+
+def image_pinned(profile: ResolvedProfile) -> Iterator[Finding]:
+    image = profile.data["image"]["sglang_image"]
+    name, _, digest = image.partition("@")
+    repository, _, tag = name.rpartition(":") if ":" in name.split("/")[-1] else (name, "", "")
+    if digest:
+        if not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
+            yield Finding(
+                f"{digest!r} is not a sha256 digest",
+                ("image", "sglang_image"),
+                "copy the digest from the registry, e.g. `docker buildx imagetools inspect IMAGE`",
+            )
+    elif tag in FLOATING_TAGS or "nightly" in tag or tag.startswith("dev"):
+        yield Finding(
+            f"image {image!r} is not pinned: {tag or 'no tag'} moves",
+            ("image", "sglang_image"),
+            "pin a release tag such as lmsysorg/sglang:v0.5.10.post1-cu130",
+        )
+    version = profile.data["image"]["sglang_version"]
+    if tag and not digest and not re.match(rf"v{re.escape(version)}(-|$)", tag):
+        yield Finding(
+            f"image tag {tag!r} does not match sglang_version {version}",
+            ("image", "sglang_version"),
+            f"use the v{version} image or set sglang_version to the image's version",
+        )
+
+
+def compile_cache_per_arch(profile: ResolvedProfile) -> Iterator[Finding]:
+    name = profile.data["volumes"]["compile_cache"]["name"]
+    arch = _arch(profile)
+    for other in available_profiles():
+        if other == profile.name:
+            continue
+        try:
+            theirs = load_profile(other)
+        except Exception:  # noqa: BLE001 - a broken sibling is reported when it is validated itself
+            continue
+        if theirs.abstract or theirs.get("volumes", "compile_cache", "name") != name:
+            continue
+        their_gpu = theirs.get("gpu", "type")
+        if their_gpu in gpu_facts() and gpu_facts()[their_gpu]["arch"] != arch:
+            yield Finding(
+                f"compile cache {name!r} is also used by profile {other!r} on {their_gpu} "
+                f"({gpu_facts()[their_gpu]['arch']}); kernels are per architecture",
+                ("volumes", "compile_cache", "name"),
+                f"name a cache volume for {arch}, e.g. {name}-{arch}",
+            )
+
+
+SECRET_VALUE = re.compile(r"\b(hf_[A-Za-z0-9]{20,}|sk-[A-Za-z0-9_-]{20,}|ghp_[A-Za-z0-9]{20,})\b")
+SECRET_NAME = re.compile(r"(TOKEN|SECRET|PASSWORD|API_KEY|APIKEY)", re.IGNORECASE)
+
+
+def no_inline_secrets(profile: ResolvedProfile) -> Iterator[Finding]:
+    for name in profile.data["image"].get("env", {}):
+        if SECRET_NAME.search(name):
+            yield Finding(
+                f"image.env.{name} looks like a secret; its value would be baked into the image",
+                ("image", "env", name),
+                "store it with `modal secret create NAME KEY=...` and name that secret under `secrets`",
+            )
+
+    def walk(node: Any, path: tuple) -> Iterator[Finding]:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                yield from walk(value, (*path, key))
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                yield from walk(value, (*path, index))
+        elif isinstance(node, str) and SECRET_VALUE.search(node):
+            yield Finding(
+                "this value looks like an API key or token; secrets never go in a profile",
+                path,
+                "store it with `modal secret create` and name the Modal secret under `secrets`",
+            )
+
+    yield from walk(profile.data, ())
+
+
+def model_revision_pinned(profile: ResolvedProfile) -> Iterator[Finding]:
+    revision = profile.data["model"]["revision"]
+    if not re.fullmatch(r"[0-9a-f]{40}", revision):
+        yield Finding(
+            f"revision {revision!r} is a branch: download_model records the commit it resolves to, "
+            "but the next download may fetch newer weights",
+            ("model", "revision"),
+            "pin the 40-hex commit from the Hub's 'Files and versions' page once validated",
+        )
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("gpu-count", "error", "Modal GPU guide: up to 8 GPUs per container (A10 up to 4)", gpu_count),
+    Rule("parallel-size", "error", "SGLang: tp-size x pp-size GPUs per replica", parallel_sizes),
+    Rule(
+        "trtllm-needs-blackwell",
+        "error",
+        "FACTS.md GLM-5.1 recipes: trtllm NSA kernels are Blackwell-only",
+        trtllm_needs_blackwell,
+    ),
+    Rule(
+        "dsa-kv-dtype", "error", "FACTS.md 1: FP8 KV chosen by default on SM100 for DSA models", dsa_kv_dtype_explicit
+    ),
+    Rule("fp8-kv-eagle", "warning", "FACTS.md 14: SGLang #22671, #27661", fp8_kv_with_eagle),
+    Rule("spec-v2", "error", "FACTS.md 3 and 12: SGLANG_ENABLE_SPEC_V2 versions; spec v2 needs topk 1", spec_v2),
+    Rule("memory-fit", "error", "data/gpus.yaml memory, data/models/* checkpoint and KV bytes per token", memory_fit),
+    Rule(
+        "max-total-tokens-below-context", "error", "FACTS.md 13: --max-total-tokens caps the KV pool", max_total_tokens
+    ),
+    Rule(
+        "max-total-tokens-pool-cap",
+        "warning",
+        "FACTS.md 13: --max-total-tokens caps the KV pool",
+        max_total_tokens_per_request,
+    ),
+    Rule(
+        "timeouts-cover-load",
+        "error",
+        "FACTS.md 6 (watchdog default 300 s); Modal volume reads 1-3 GB/s",
+        watchdog_covers_load,
+    ),
+    Rule("modal-scaling", "error", "FACTS.md Modal: checked by Modal only at deploy time", modal_scaling),
+    Rule("idle-sglang-slots", "info", "FACTS.md Modal: one HTTP request is one input", idle_sglang_slots),
+    Rule("queued-in-sglang", "warning", "FACTS.md Modal: one HTTP request is one input", queued_in_sglang),
+    Rule("keepalive-cron", "error", "Modal Cron: five-field cron and IANA time zone", keepalive_cron),
+    Rule("keepalive-interval", "warning", "scaledown_window vs the cron's interval", keepalive_interval),
+    Rule("volumes", "error", "Modal volumes: distinct names and mount paths", volumes_distinct),
+    Rule("image-pinned", "error", "FACTS.md 2 and 5: pin a release tag or digest", image_pinned),
+    Rule(
+        "compile-cache-per-arch",
+        "error",
+        "FACTS.md 9: DeepGEMM cache keys are per architecture",
+        compile_cache_per_arch,
+    ),
+    Rule("inline-secret", "error", "never put secrets in a profile: Modal secrets hold them", no_inline_secrets),
+    Rule(
+        "model-revision",
+        "info",
+        "FACTS.md 14: SGLang #22922 needs a model revision after the template update",
+        model_revision_pinned,
+    ),
+)
+
+
+def rule_problems(profile: ResolvedProfile) -> list[Problem]:
+    problems = []
+    for rule in RULES:
+        for finding in rule.check(profile):
+            path = ".".join(str(p) for p in finding.blame)
+            problems.append(
+                Problem(profile.origin(finding.blame), path, finding.message, finding.hint, rule.severity, rule.code)
+            )
+    return problems

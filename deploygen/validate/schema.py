@@ -1,0 +1,148 @@
+"""JSON Schema validation (draft 2020-12) with errors located at the file and line that set the value."""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from deploygen.errors import Origin, Problem
+from deploygen.load import ResolvedProfile
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schema" / "profile.schema.json"
+DEFAULT_ORIGIN = Origin("schema/profile.schema.json (default)")
+
+
+@functools.cache
+def profile_schema() -> dict[str, Any]:
+    return json.loads(SCHEMA_PATH.read_text())
+
+
+@functools.cache
+def _validator() -> jsonschema.Draft202012Validator:
+    schema = profile_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def _resolve_ref(node: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in node:
+        name = node["$ref"].removeprefix("#/$defs/")
+        node = {**profile_schema()["$defs"][name], **{k: v for k, v in node.items() if k != "$ref"}}
+    return node
+
+
+def _subschema(path: tuple) -> dict[str, Any] | None:
+    node: dict[str, Any] | None = profile_schema()
+    for part in path:
+        node = _resolve_ref(node)
+        props = node.get("properties", {})
+        if part in props:
+            node = props[part]
+        elif isinstance(node.get("additionalProperties"), dict):
+            node = node["additionalProperties"]
+        else:
+            return None
+    return _resolve_ref(node)
+
+
+def apply_defaults(profile: ResolvedProfile) -> None:
+    """Fill the schema's defaults into the profile, recording them as coming from the schema."""
+
+    def fill(data: dict[str, Any], schema: dict[str, Any], path: tuple) -> None:
+        for key, sub in schema.get("properties", {}).items():
+            sub = _resolve_ref(sub)
+            if key not in data and "default" in sub:
+                data[key] = copy.deepcopy(sub["default"])
+                profile.origins[(*path, key)] = DEFAULT_ORIGIN
+            if isinstance(data.get(key), dict) and sub.get("type") == "object" and "properties" in sub:
+                fill(data[key], sub, (*path, key))
+
+    fill(profile.data, profile_schema(), ())
+
+
+def _describe(error: jsonschema.ValidationError) -> tuple[str, str]:
+    """A message and a hint a user can act on, for one schema error."""
+    validator = error.validator
+    if validator == "additionalProperties":
+        return "", ""  # reported per key by schema_problems
+    if validator == "required":
+        missing = error.message.split("'")[1]
+        sub = _subschema((*error.absolute_path, missing)) or {}
+        return f"missing required field {missing!r}", sub.get("description", "")
+    if validator == "enum":
+        return (
+            f"{error.instance!r} is not one of {', '.join(map(repr, error.validator_value))}",
+            _close_hint(error.instance, error.validator_value),
+        )
+    if validator == "const":
+        return f"must be {error.validator_value!r}, not {error.instance!r}", ""
+    if validator == "type":
+        expected = error.validator_value
+        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        return f"{error.instance!r} is a {_json_type(error.instance)}, expected {expected}", ""
+    if validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        sub = _subschema(tuple(error.absolute_path)) or {}
+        return error.message, sub.get("description", "")
+    if validator == "pattern":
+        sub = _subschema(tuple(error.absolute_path)) or {}
+        return f"{error.instance!r} is not a valid value", sub.get("description", "")
+    if validator == "oneOf":
+        sub = _subschema(tuple(error.absolute_path)) or {}
+        return f"{error.instance!r} is not a valid value", sub.get("description", "")
+    if validator == "not":
+        return f"{error.instance!r} is not allowed here", "mount volumes on a dedicated path such as /model-cache"
+    return error.message, ""
+
+
+def _json_type(value: Any) -> str:
+    return {
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+        str: "string",
+        list: "list",
+        dict: "mapping",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
+
+
+def _close_hint(value: Any, choices: list) -> str:
+    close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
+    return f"did you mean {close[0]!r}?" if close else ""
+
+
+def schema_problems(profile: ResolvedProfile) -> list[Problem]:
+    problems: list[Problem] = []
+    for error in _validator().iter_errors(profile.data):
+        path = tuple(error.absolute_path)
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            allowed = list(error.schema.get("properties", {}))
+            for key in sorted(set(error.instance) - set(allowed)):
+                hint = _close_hint(key, allowed) or f"allowed keys: {', '.join(allowed)}"
+                problems.append(
+                    Problem(profile.origin((*path, key)), _dotted((*path, key)), f"unknown key {key!r}", hint)
+                )
+            continue
+        if error.validator == "propertyNames":
+            problems.append(
+                Problem(
+                    profile.origin((*path, error.instance)),
+                    _dotted((*path, error.instance)),
+                    f"invalid key {error.instance!r}",
+                    (_subschema(path) or {}).get("description", ""),
+                )
+            )
+            continue
+        message, hint = _describe(error)
+        problems.append(Problem(profile.origin(path), _dotted(path), message, hint))
+    return sorted(problems, key=lambda p: (p.origin.file, p.origin.line, p.origin.column, p.path))
+
+
+def _dotted(path: tuple) -> str:
+    return ".".join(str(p) for p in path)
