@@ -8,11 +8,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from deploygen.errors import UserError
 from deploygen.load import ResolvedProfile, available_profiles, load_profile
 from deploygen.load.yaml_source import display_path
 from deploygen.plan.deployment import ROOT
 from deploygen.render import render_deployment, write_atomic
+from deploygen.render.literals import py_literal
 from deploygen.validate import check_profile
 
 GENERATED_DIR = ROOT / "generated"
@@ -104,6 +107,12 @@ def _flatten(data: Any, path: tuple = ()) -> dict[tuple, Any]:
 def cmd_explain(args: argparse.Namespace) -> int:
     profile = _load_deployable(args.profile)
     check_profile(profile)
+    if args.field:
+        value = profile.get(*args.field.split("."))
+        if value is None:
+            raise UserError(f"{args.profile} has no field {args.field!r}")
+        print(value if isinstance(value, str) else _show(value))
+        return 0
     print(f"# {profile.name}: {' -> '.join(display_path(p) for p in profile.sources)}")
     flat = _flatten(profile.data)
     width = max(len(".".join(map(str, p)) + ": " + _show(v)) for p, v in flat.items())
@@ -114,9 +123,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def _show(value: Any) -> str:
-    from deploygen.render.literals import py_literal
-
-    return value if isinstance(value, str) and value and value.isprintable() else py_literal(value)
+    """A value as YAML would read it back: strings that look like numbers or booleans stay quoted."""
+    if isinstance(value, str):
+        return yaml.safe_dump(value, width=10**9, allow_unicode=False).removesuffix("\n...\n").strip()
+    return py_literal(value)
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
@@ -169,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     explain = sub.add_parser("explain", help="the resolved profile with the file:line of every value")
     explain.add_argument("profile")
+    explain.add_argument("--field", help="print only this dotted field, e.g. app.name")
     explain.set_defaults(func=cmd_explain)
 
     diff = sub.add_parser("diff", help="diff two profiles' renders and resolved values")

@@ -7,8 +7,13 @@ import math
 from typing import Any
 
 
-def py_literal(value: Any) -> str:
-    """Python source for a value; `ast.literal_eval(py_literal(v)) == v` for every accepted value."""
+def py_literal(value: Any, block: bool = False) -> str:
+    """Python source for a value; `ast.literal_eval(py_literal(v)) == v` for every accepted value.
+
+    block=True writes a string as a triple-quoted block (for docstrings), still exact.
+    """
+    if block and isinstance(value, str):
+        return _block_string(value)
     if value is None or isinstance(value, bool):
         return repr(value)
     if isinstance(value, int):
@@ -25,3 +30,18 @@ def py_literal(value: Any) -> str:
     if isinstance(value, dict):
         return "{" + ", ".join(f"{py_literal(k)}: {py_literal(v)}" for k, v in value.items()) + "}"
     raise TypeError(f"no literal for {type(value).__name__}")
+
+
+def _block_string(text: str) -> str:
+    body = "".join(_block_char(c) for c in text).replace('"""', '\\"""')
+    if body.endswith('"'):
+        body = body[:-1] + '\\"'
+    return f'"""{body}"""'
+
+
+def _block_char(char: str) -> str:
+    if char == "\\":
+        return "\\\\"
+    if char == "\n" or (char.isprintable() and char.isascii()):
+        return char
+    return json.dumps(char)[1:-1]

@@ -1,0 +1,79 @@
+# Every target runs in .venv, built from the pinned requirements.txt on first use.
+PROFILE ?= b200-prod
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+GEN := $(PY) generate.py
+DEPLOY_FILE = generated/$(PROFILE)/deploy.py
+
+.DEFAULT_GOAL := help
+.PHONY: help render render-all check validate explain diff list plan triage test lint deploy setup-weights logs \
+	bench-render bench-lifecycle smoke bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+render: $(VENV)/.installed ## validate and render generated/$(PROFILE)/deploy.py
+	$(GEN) render $(PROFILE)
+
+render-all: $(VENV)/.installed ## render every profile
+	$(GEN) render --all
+
+check: $(VENV)/.installed ## fail when a committed render is stale or edited by hand
+	$(GEN) validate --all --strict
+	$(GEN) check
+
+validate: $(VENV)/.installed ## validate $(PROFILE) (STRICT=1 fails on warnings)
+	$(GEN) validate $(PROFILE) $(if $(STRICT),--strict)
+
+explain: $(VENV)/.installed ## show $(PROFILE) resolved, with the file:line of every value
+	$(GEN) explain $(PROFILE)
+
+diff: $(VENV)/.installed ## diff the renders of profiles A and B
+	$(GEN) diff $(A) $(B)
+
+list: $(VENV)/.installed ## list the profiles
+	$(GEN) list
+
+plan: $(VENV)/.installed ## capacity, concurrency, cost and cold start of $(PROFILE)
+	$(GEN) plan $(PROFILE)
+
+triage: $(VENV)/.installed ## classify log lines from stdin (or FILE=...)
+	$(GEN) triage $(or $(FILE),-)
+
+test: $(VENV)/.installed ## run the test suite
+	$(PY) -m pytest
+
+lint: $(VENV)/.installed ## ruff over the generator, the tests and the generated files
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+deploy: check ## refuse a stale or invalid render, then modal deploy
+	$(GEN) validate $(PROFILE) --strict
+	$(VENV)/bin/modal deploy $(DEPLOY_FILE)
+
+setup-weights: check ## download weights, compile kernels and verify, on Modal
+	$(VENV)/bin/modal run $(DEPLOY_FILE)
+
+logs: $(VENV)/.installed ## stream the deployed app's logs
+	$(VENV)/bin/modal app logs $$($(GEN) explain $(PROFILE) --field app.name)
+
+bench-render: $(VENV)/.installed ## time validate+render of every profile against the import floor
+	$(PY) benchmarks/bench_render.py
+
+bench-lifecycle: $(VENV)/.installed ## this lifecycle vs the guide's, against the stand-in engine
+	$(PY) benchmarks/bench_lifecycle.py
+
+smoke: $(VENV)/.installed ## one request per path against URL=... (API_KEY=...)
+	$(GEN) smoke $(URL)
+
+bench: $(VENV)/.installed ## load test URL=... (CONCURRENCY=, REQUESTS=)
+	$(GEN) bench $(URL) $(if $(CONCURRENCY),--concurrency $(CONCURRENCY)) $(if $(REQUESTS),--requests $(REQUESTS)) --profile $(PROFILE)
+
+clean: ## remove the virtual environment and caches
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

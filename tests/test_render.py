@@ -1,0 +1,168 @@
+"""Rendered deploy.py files: golden, deterministic, ruff-clean, importable, and true to the profile."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import subprocess
+import sys
+
+import pytest
+
+from deploygen.cli import deployable_profiles, output_path
+from deploygen.render import render_deployment
+from deploygen.validate import check
+
+from conftest import ROOT
+
+PROFILES = [p.name for p in deployable_profiles()]
+RUFF = str(ROOT / ".venv" / "bin" / "ruff") if (ROOT / ".venv" / "bin" / "ruff").exists() else "ruff"
+
+
+def rendered(name: str) -> str:
+    return render_deployment(check(name).deployment)
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_committed_render_is_the_golden_file(name):
+    """Regenerate with `make render-all` after an intended change."""
+    assert output_path(check(name).deployment.profile).read_text() == rendered(name)
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_rendering_twice_gives_the_same_bytes(name):
+    assert rendered(name) == rendered(name)
+
+
+def test_header_names_sources_digest_and_the_regenerate_command():
+    head = rendered("b200-business-hours").split('"""')[1]
+    assert "profiles/glm-5.1-base.yaml, profiles/b200-prod.yaml, profiles/b200-business-hours.yaml" in head
+    assert "Do not edit by hand" in head
+    assert "make render PROFILE=b200-business-hours" in head
+    assert "Inputs digest: " in head
+
+
+def test_generated_files_pass_ruff_check_and_format():
+    files = [str(output_path(check(n).deployment.profile)) for n in PROFILES]
+    subprocess.run([RUFF, "check", "--no-cache", *files], check=True, cwd=ROOT)
+    subprocess.run([RUFF, "format", "--check", "--no-cache", *files], check=True, cwd=ROOT)
+
+
+def load_module(name: str):
+    path = ROOT / "generated" / name / "deploy.py"
+    spec = importlib.util.spec_from_file_location(f"deploy_{name.replace('-', '_').replace('.', '_')}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_modal_objects_carry_the_profile_values(name):
+    """Imports with the real modal package, offline, and reads Modal's own objects back."""
+    profile = check(name).deployment.profile.data
+    deploy = load_module(name)
+    server = deploy.Server._get_class_service_function().info()
+    gpu, scaling, volumes = profile["gpu"], profile["scaling"], profile["volumes"]
+    assert server.gpus == [(gpu["type"], gpu["count"])]
+    assert server.timeout == scaling["timeout"]
+    assert server.startup_timeout == scaling["startup_timeout"]
+    assert server.concurrency_info.max_inputs == scaling["max_inputs"]
+    assert server.concurrency_info.target_inputs == scaling["target_inputs"]
+    assert {path: mount.name for path, mount in server.volumes.items()} == {
+        volumes["weights"]["mount"]: volumes["weights"]["name"],
+        volumes["compile_cache"]["mount"]: volumes["compile_cache"]["name"],
+    }
+    assert server.secrets == [f"modal.Secret.from_name({profile['secrets']['api_key']!r})"]
+    assert server.method_names == ["serve"]
+
+    download = deploy.download_model.info()
+    lifecycle = profile["lifecycle"]["download"]
+    assert (download.cpu, download.memory_mib, download.timeout) == (
+        lifecycle["cpu"],
+        lifecycle["memory"],
+        lifecycle["timeout"],
+    )
+    assert download.secrets == [f"modal.Secret.from_name({profile['secrets']['huggingface']!r})"]
+    compile_info = deploy.compile_deepgemm.info()
+    assert compile_info.gpus == [(gpu["type"], gpu["count"])]
+    assert compile_info.timeout == profile["lifecycle"]["compile"]["timeout"]
+
+    keepalive = profile["keepalive"]
+    assert deploy.ENABLE_KEEPALIVE_CRON is keepalive["enabled"]
+    if keepalive["enabled"]:
+        assert deploy.keep_warm.info().schedule == f"Cron({keepalive['schedule']!r}, {keepalive['timezone']})"
+    else:
+        assert not hasattr(deploy, "keep_warm")
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_the_command_is_the_planned_argv_and_the_guide_constants_exist(name):
+    deployment = check(name).deployment
+    deploy = load_module(name)
+    assert deploy._build_sglang_cmd() == deployment.argv
+    assert deploy._build_sglang_cmd("k")[-2:] == ["--api-key", "k"]
+    compile_cmd = deploy._build_sglang_cmd(module="sglang.compile_deep_gemm")
+    assert compile_cmd == deployment.compile_argv
+    for constant in ("MODEL_REPO", "MODEL_NAME", "MODEL_PATH", "GPU_TYPE", "GPU_COUNT", "PORT", "SGLANG_VERSION"):
+        assert hasattr(deploy, constant), constant
+    for function in ("download_model", "compile_deepgemm", "verify_setup", "main"):
+        assert hasattr(deploy, function), function
+
+
+def test_b200_prod_carries_every_guide_value_or_its_correction():
+    deploy = load_module("b200-prod")
+    cmd = deploy._build_sglang_cmd()
+    pairs = dict(zip(cmd[3::1], cmd[4::1], strict=False))
+    expected = {
+        "--model-path": "/model-cache/GLM-5.1-FP8",
+        "--served-model-name": "glm-5.1",
+        "--tp-size": "8",  # the guide's `--tp` abbreviation, canonical
+        "--host": "0.0.0.0",
+        "--port": "8000",
+        "--ep-size": "1",
+        "--attention-backend": "nsa",
+        "--nsa-decode-backend": "trtllm",
+        "--nsa-prefill-backend": "trtllm",
+        "--moe-runner-backend": "flashinfer_trtllm",
+        "--speculative-algorithm": "EAGLE",
+        "--speculative-num-steps": "3",
+        "--speculative-eagle-topk": "1",
+        "--speculative-num-draft-tokens": "4",
+        "--reasoning-parser": "glm45",
+        "--tool-call-parser": "glm47",
+        "--mem-fraction-static": "0.88",
+        "--max-running-requests": "48",
+        "--max-prefill-tokens": "32768",
+        "--context-length": "65536",  # correction of --max-total-tokens 65536 (FACTS.md 13)
+        "--watchdog-timeout": "1200",
+        "--kv-cache-dtype": "bfloat16",  # correction: explicit BF16 KV (FACTS.md 1)
+    }
+    for option, value in expected.items():
+        assert pairs[option] == value, option
+    for flag in ("--trust-remote-code", "--enable-flashinfer-allreduce-fusion", "--enable-metrics"):
+        assert flag in cmd
+    assert "--max-total-tokens" not in cmd and "--tp" not in cmd
+    assert (deploy.APP_NAME, deploy.SGLANG_IMAGE) == ("glm-5.1-production", "lmsysorg/sglang:v0.5.10.post1-cu130")
+    assert deploy.ENGINE_ENV["SGLANG_ENABLE_SPEC_V2"] == "1"
+    assert deploy.ENGINE_ENV["HF_XET_HIGH_PERFORMANCE"] == "1"
+    server = deploy.Server._get_class_service_function().info()
+    assert (server.timeout, server.concurrency_info.max_inputs) == (86400, 20)
+    source = (ROOT / "generated" / "b200-prod" / "deploy.py").read_text()
+    assert "min_containers=0" in source and "max_containers=3" in source and "scaledown_window=900" in source
+    assert "@modal.web_server(port=PORT, startup_timeout=900)" in source
+
+
+def test_profile_strings_reach_the_file_only_as_literals():
+    """No template writes a profile value outside the literal filter."""
+    for template in (ROOT / "templates").rglob("*.j2"):
+        for line in template.read_text().splitlines():
+            for expression in line.split("{{")[1:]:
+                inner = expression.split("}}")[0]
+                if inner.strip().startswith(("p.", "d.", "(")) and "join" not in inner:
+                    assert "| py" in inner, f"{template.name}: {line.strip()}"
+
+
+def test_generated_file_compiles_under_the_image_python():
+    for name in PROFILES:
+        ast.parse((ROOT / "generated" / name / "deploy.py").read_text(), feature_version=(3, 11))
+    assert sys.version_info >= (3, 11)
