@@ -38,10 +38,12 @@ def _load_deployable(name: str) -> ResolvedProfile:
     return profile
 
 
-def _render(profile: ResolvedProfile, strict: bool) -> str:
+def _render(profile: ResolvedProfile, strict: bool, quiet: bool = False) -> str:
     checked = check_profile(profile, strict=strict)
+    # Rendering shows warnings; info notes are for `validate`.
     for warning in checked.warnings:
-        print(warning, file=sys.stderr)
+        if warning.severity == "warning" and not quiet:
+            print(warning, file=sys.stderr)
     return render_deployment(checked.deployment)
 
 
@@ -80,7 +82,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     for profile in deployable_profiles():
         path = output_path(profile)
         expected.add(path)
-        source = _render(profile, strict=False)
+        source = _render(profile, strict=False, quiet=True)
         if not path.is_file() or path.read_text() != source:
             stale.append(display_path(path))
     orphans = [display_path(p) for p in GENERATED_DIR.glob("*/deploy.py") if p not in expected]
