@@ -7,6 +7,8 @@ aliases (the billion-laughs bomb), non-string keys, huge files and deep nesting.
 
 from __future__ import annotations
 
+import copy
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +53,22 @@ def _char(character: int | str) -> str:
 
 
 def read_yaml(path: Path) -> tuple[Any, dict[Path_, Origin]]:
-    """Parse one YAML file into data plus the origin of every key and list item."""
-    shown = display_path(path)
+    """Parse one YAML file into data plus the origin of every key and list item.
+
+    Callers get their own copy; the parse itself is cached per file version, since every profile
+    re-reads the shared base.
+    """
+    try:
+        stat = path.stat()
+        version = (stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        version = None
+    data, origins = _read_yaml_cached(path, display_path(path), version)
+    return copy.deepcopy(data), dict(origins)
+
+
+@functools.lru_cache(maxsize=256)
+def _read_yaml_cached(path: Path, shown: str, version: tuple | None) -> tuple[Any, dict[Path_, Origin]]:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
