@@ -1,0 +1,30 @@
+"""A stdlib-only stand-in for SGLang, for tests: put tests/standin on PYTHONPATH and run
+`python3 -m sglang.launch_server ...` or `python3 -m sglang.compile_deep_gemm ...`.
+
+Flags are parsed from schema/sglang/<version>.json, the catalog captured from SGLang's own parser, so the
+stand-in accepts and rejects (exit 2) exactly what that SGLang does. Environment knobs:
+
+    STANDIN_SGLANG_VERSION    SGLang version to act as; its catalog (a .postN uses its release's)  0.5.10
+    STANDIN_LOAD_SECONDS      "weight loading" time before the port listens                          0.5
+    STANDIN_WARMUP_SECONDS    /health answers 503 this long after listening, then 200                0.2
+    STANDIN_TOKEN_DELAY       seconds per generated token (streamed or not)                          0.002
+    STANDIN_MAX_TOKENS        tokens of a reply when the request's max_tokens is not smaller         16
+    STANDIN_REQUEST_DELAY     extra latency before each chat completion is handled                   0
+    STANDIN_FAULT             crash-during-load | never-healthy | fail-requests | hang | bad-warmup
+                              | compile-fails (compile_deep_gemm)                                     none
+    STANDIN_EXIT_CODE         exit code of crash-during-load                                         1
+    STANDIN_CONTROL_DIR       while running, a file `crash` appearing here ends the process at once
+                              with the integer it holds (default 1); write it atomically             unset
+    STANDIN_PID_FILE          gets the PIDs of the main process and its TP workers, one per line     unset
+    STANDIN_STUBBORN_WORKERS  1: TP workers ignore SIGTERM/SIGINT/SIGHUP, only SIGKILL ends them      0
+    STANDIN_SHUTDOWN_SECONDS  time from SIGTERM/SIGINT to exit 0                                     0.1
+    STANDIN_COMPILE_SECONDS   compile_deep_gemm's "compilation" time                                 0.2
+    SGLANG_DG_CACHE_DIR       (SGLang's own) where compile_deep_gemm writes standin-kernels.bin      ~/.cache/deep_gemm
+
+Importing fails when no catalog describes the requested version.
+"""
+
+from sglang._standin import catalog_path, requested_version
+
+catalog_path(requested_version())
+__version__ = requested_version()

@@ -1,0 +1,244 @@
+"""The rendered lifecycle, run for real through `deploy.py --local` against the stand-in SGLang."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+DEPLOY = ROOT / "generated" / "b200-prod" / "deploy.py"
+API_KEY = "sk-test-lifecycle-key-0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Local:
+    """`python deploy.py --local` in its own process group, its output collected line by line."""
+
+    def __init__(self, tmp_path: Path, health_timeout: float = 20, grace: float = 5, **standin: str):
+        self.control = tmp_path / "control"
+        self.control.mkdir()
+        self.pid_file = tmp_path / "pids"
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT / "tests" / "standin"),
+            "PYTHONUNBUFFERED": "1",
+            "API_KEY": API_KEY,
+            "STANDIN_LOAD_SECONDS": "0.3",
+            "STANDIN_WARMUP_SECONDS": "0.2",
+            "STANDIN_CONTROL_DIR": str(self.control),
+            "STANDIN_PID_FILE": str(self.pid_file),
+            **standin,
+        }
+        self.port = free_port()
+        self.process = subprocess.Popen(
+            [sys.executable, str(DEPLOY), "--local", "--port", str(self.port), "--cache-dir", str(tmp_path / "cache"),
+             "--model-path", str(tmp_path / "no-weights-here"), "--health-timeout", str(health_timeout),
+             "--shutdown-grace", str(grace)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True, start_new_session=True,
+        )
+        self.lines: list[str] = []
+        self.seen: dict[str, float] = {}
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+            self.seen.setdefault(line.strip(), time.monotonic())
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_for(self, text: str, timeout: float = 30) -> float:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line, when in list(self.seen.items()):
+                if text in line:
+                    return when
+            if self.process.poll() is not None and not self.reader.is_alive():
+                break
+            time.sleep(0.02)
+        raise AssertionError(f"{text!r} not seen; output:\n{self.output}")
+
+    def wait(self, timeout: float = 30) -> int:
+        code = self.process.wait(timeout)
+        self.reader.join(5)
+        return code
+
+    def engine_pids(self) -> list[int]:
+        return [int(p) for p in self.pid_file.read_text().split()] if self.pid_file.exists() else []
+
+    def kill(self) -> None:
+        for pid in [self.process.pid, *self.engine_pids()]:
+            for kill in (os.killpg, os.kill):
+                try:
+                    kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/status")
+    return status.exists() and "\nState:\tZ" not in status.read_text()
+
+
+@pytest.fixture
+def local(tmp_path):
+    started: list[Local] = []
+
+    def start(**kwargs) -> Local:
+        run = Local(tmp_path, **kwargs)
+        started.append(run)
+        return run
+
+    yield start
+    for run in started:
+        run.kill()
+
+
+def test_happy_path_becomes_ready_after_health_and_four_warmups(local):
+    run = local()
+    run.wait_for("[local] ready")
+    assert "[health] passed on attempt" in run.output
+    for path in ("chat", "no-thinking", "long-context", "tool-call"):
+        assert f"[warmup] {path} ok in" in run.output
+    assert "[warmup] 4 requests passed" in run.output
+    run.process.send_signal(signal.SIGTERM)
+    assert run.wait() == 0
+
+
+def test_crash_while_serving_exits_1_within_a_second(local):
+    run = local()
+    run.wait_for("[local] ready")
+    crashed = time.monotonic()
+    (run.control / "crash").write_text("7")
+    assert run.wait(timeout=10) == 1
+    fatal = run.wait_for("[monitor] FATAL: SGLang died (code 7)")
+    assert fatal - crashed < 1.0
+    assert time.monotonic() - crashed < 2.0
+
+
+def test_death_during_load_fails_fast_with_the_exit_code(local):
+    started = time.monotonic()
+    run = local(health_timeout=120, STANDIN_FAULT="crash-during-load", STANDIN_EXIT_CODE="3")
+    assert run.wait() == 1
+    assert time.monotonic() - started < 10
+    assert "SGLang exited with code 3 before it was healthy. Last log lines:" in run.output
+
+
+def test_health_that_never_turns_green_times_out_with_the_log_tail(local):
+    run = local(health_timeout=2, STANDIN_FAULT="never-healthy")
+    assert run.wait() == 1
+    assert "[health] timed out after 2.0s" in run.output
+    tail = run.output.split("Last log lines:")[1]
+    assert "server_args=ServerArgs(" in tail
+
+
+@pytest.mark.parametrize("fault", ["bad-warmup", "fail-requests"])
+def test_a_failing_warmup_fails_the_start(local, fault):
+    run = local(STANDIN_FAULT=fault)
+    assert run.wait() == 1
+    assert "[warmup] FAILED: " in run.output
+    assert "[local] ready" not in run.output
+
+
+def test_sigterm_stops_gracefully_and_leaves_no_process(local):
+    run = local(STANDIN_STUBBORN_WORKERS="1", grace=1)
+    run.wait_for("[local] ready")
+    pids = run.engine_pids()
+    assert len(pids) == 8  # the server and 7 TP workers (--tp-size 8)
+    run.process.send_signal(signal.SIGTERM)
+    assert run.wait() == 0
+    assert "[engine] still running after 1.0s: SIGKILL" in run.output
+    deadline = time.monotonic() + 3
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [p for p in pids if alive(p)] == []
+
+
+def test_the_api_key_never_reaches_the_logs(local):
+    run = local()
+    run.wait_for("[local] ready")
+    run.process.send_signal(signal.SIGTERM)
+    run.wait()
+    assert "api_key='***'" in run.output
+    assert API_KEY not in run.output
+
+
+def load_deploy():
+    spec = importlib.util.spec_from_file_location("deploy_b200_prod_lifecycle", DEPLOY)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def make_checkpoint(root: Path, shards: dict[str, int]) -> None:
+    weight_map = {f"layer.{i}": name for i, name in enumerate(shards)}
+    (root / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
+    for name, size in shards.items():
+        (root / name).write_bytes(b"\0" * size)
+
+
+def test_download_check_catches_a_missing_or_truncated_shard(tmp_path):
+    deploy = load_deploy()
+    sizes = {"model-00001-of-00002.safetensors": 100, "model-00002-of-00002.safetensors": 50}
+    make_checkpoint(tmp_path, sizes)
+    assert deploy.check_weights(str(tmp_path), sizes) == []
+    (tmp_path / "model-00002-of-00002.safetensors").write_bytes(b"\0" * 20)
+    assert deploy.check_weights(str(tmp_path), sizes) == [
+        "shard model-00002-of-00002.safetensors has 20 bytes, expected 50"
+    ]
+    (tmp_path / "model-00001-of-00002.safetensors").unlink()
+    assert "shard model-00001-of-00002.safetensors is missing" in deploy.check_weights(str(tmp_path), sizes)
+
+
+def test_serving_refuses_weights_never_marked_complete(tmp_path):
+    deploy = load_deploy()
+    make_checkpoint(tmp_path, {"model.safetensors": 10})
+    assert deploy.weights_ready(str(tmp_path)) == [
+        f"{tmp_path}/.download-complete.json is missing: run `modal run deploy.py::download_model`"
+    ]
+    (tmp_path / ".download-complete.json").write_text(json.dumps({"sizes": {"model.safetensors": 10}}))
+    assert deploy.weights_ready(str(tmp_path)) == []
+    (tmp_path / "model.safetensors").write_bytes(b"\0" * 3)
+    assert deploy.weights_ready(str(tmp_path)) == ["shard model.safetensors has 3 bytes, expected 10"]
+
+
+def test_compile_marker_is_keyed_by_gpu_version_and_image(tmp_path):
+    deploy = load_deploy()
+    marker = tmp_path / "marker.json"
+    assert "is missing" in deploy.compile_ready(str(marker))[0]
+    marker.write_text(json.dumps(deploy.compile_key()))
+    assert deploy.compile_ready(str(marker)) == []
+    marker.write_text(json.dumps({**deploy.compile_key(), "gpu_type": "H200", "gpu_arch": "sm90"}))
+    assert deploy.compile_ready(str(marker)) == [f"{marker} was written for another gpu_type, gpu_arch: recompile"]
+
+
+def test_jit_caches_live_in_a_folder_per_architecture_and_image():
+    deploy = load_deploy()
+    env = deploy._cache_env(deploy.CACHE_DIR)
+    assert deploy.CACHE_DIR == "/dg-cache/sm100-sglang-v0.5.10.post1-cu130"
+    for name in ("SGLANG_DG_CACHE_DIR", "TRITON_CACHE_DIR", "FLASHINFER_WORKSPACE_BASE", "TVM_FFI_CACHE_DIR",
+                 "CUTE_DSL_CACHE_DIR", "TORCHINDUCTOR_CACHE_DIR"):
+        assert env[name].startswith(deploy.CACHE_DIR + "/"), name
