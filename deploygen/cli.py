@@ -159,6 +159,12 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_triage(args: argparse.Namespace) -> int:
+    from deploygen.operate.triage import run
+
+    return run(args.log, out=sys.stdout, color=args.color, show_all=args.show_all)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="generate.py", description="SGLang-on-Modal deployment generator")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -190,6 +196,12 @@ def build_parser() -> argparse.ArgumentParser:
     diff.set_defaults(func=cmd_diff)
 
     sub.add_parser("list", help="the profiles").set_defaults(func=cmd_list)
+
+    triage = sub.add_parser("triage", help="classify log lines; exit 1 on a fatal pattern")
+    triage.add_argument("log", nargs="?", default="-", help="log file, or - for standard input (default)")
+    triage.add_argument("--all", dest="show_all", action="store_true", help="also print unmatched lines")
+    triage.add_argument("--color", action="store_true", help="color the severity tags")
+    triage.set_defaults(func=cmd_triage)
     return parser
 
 

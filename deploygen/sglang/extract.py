@@ -1,0 +1,364 @@
+"""Build the flag catalog of the installed SGLang (schema/sglang/<version>.json) from SGLang's own parser.
+
+    python -m deploygen.sglang.extract --out schema/sglang/0.5.10.post1.json
+
+It needs an environment where sglang imports (sglang and torch; no GPU). The simplest is the pinned image
+itself, on a CPU-only Modal function (see extract_on_modal.py):
+
+    SGLANG_VERSION=0.5.10.post1 modal run -m deploygen.sglang.extract_on_modal --out schema/sglang/0.5.10.post1.json
+
+How: `sglang.srt.server_args.prepare_server_args(argv)` builds the parser exactly as `sglang serve`
+does; `argparse.ArgumentParser.parse_args` is patched for that one call to hand the parser back
+instead of parsing. `describe_parser` serialises its actions, `parse_test` records how the GLM-5.1
+reference command line parses with it, and the parser of `python -m sglang.compile_deep_gemm` is
+built the way that module's `__main__` block builds it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.metadata
+import io
+import json
+import math
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+from deploygen.errors import UserError
+
+MODAL_COMMAND = (
+    "SGLANG_VERSION={version} modal run -m deploygen.sglang.extract_on_modal --out schema/sglang/{version}.json"
+)
+
+# The seeds' GLM-5.1 launch command, parsed by every catalog: which tokens are exact option strings,
+# which are abbreviations, and whether this SGLang accepts the command at all.
+_MODEL = ["--model-path", "/model-cache/GLM-5.1-FP8", "--served-model-name", "glm-5.1"]
+_SERVER = ["--host", "0.0.0.0", "--port", "8000", "--trust-remote-code", "--ep", "1"]
+_SERVING = [
+    *("--speculative-algorithm", "EAGLE", "--speculative-num-steps", "3", "--speculative-eagle-topk", "1"),
+    *("--speculative-num-draft-tokens", "4", "--reasoning-parser", "glm45", "--tool-call-parser", "glm47"),
+    *("--mem-fraction-static", "0.88", "--max-running-requests", "48", "--max-prefill-tokens", "32768"),
+    *("--max-total-tokens", "65536", "--watchdog-timeout", "1200", "--enable-metrics", "--api-key", "secret"),
+]
+_MOE = ["--moe-runner-backend", "flashinfer_trtllm"]
+_NSA_BACKENDS = ["--nsa-decode-backend", "trtllm", "--nsa-prefill-backend", "trtllm"]
+_DSA_BACKENDS = ["--dsa-decode-backend", "trtllm", "--dsa-prefill-backend", "trtllm"]
+_FUSION = "--enable-flashinfer-allreduce-fusion"
+REFERENCE_ARGV = [
+    *_MODEL, "--tp", "8", *_SERVER, "--attention-backend", "nsa", *_NSA_BACKENDS, *_MOE, _FUSION, *_SERVING
+]  # fmt: skip
+# Variants of it across the --nsa-* -> --dsa-* rename (FACTS.md SGLang 2).
+EXTRA_ARGVS = {
+    "dsa_flags_nsa_backend": [
+        *_MODEL, *_SERVER, *_MOE, *_SERVING, "--tp", "8", "--attention-backend", "nsa", *_DSA_BACKENDS, _FUSION
+    ],
+    "dsa_modernized": [
+        *_MODEL, *_SERVER, *_MOE, *_SERVING, "--tp-size", "8", "--attention-backend", "dsa", *_DSA_BACKENDS,
+        "--flashinfer-allreduce-fusion-backend", "auto",
+    ],
+    "original_without_nsa_backend_flags": [
+        *_MODEL, *_SERVER, *_MOE, *_SERVING, "--tp", "8", "--attention-backend", "nsa", _FUSION
+    ],
+}  # fmt: skip
+MODEL_TP_OPTIONS = ("--model", "--model-path", "--tp", "--tp-size", "--tensor-parallel-size")
+_NEGATIVE_NUMBER = re.compile(r"-\d+$|-\d*\.\d+$")
+
+
+class ExtractionError(UserError):
+    """SGLang cannot be imported here, or it is not the version asked for."""
+
+
+class _ParserCaptured(Exception):
+    """Raised by the patched parse_args to carry the parser out of prepare_server_args."""
+
+    def __init__(self, parser: argparse.ArgumentParser):
+        super().__init__()
+        self.parser = parser
+
+
+def _json_safe(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    if isinstance(value, dict) and all(isinstance(key, str) for key in value):
+        return {key: _json_safe(item) for key, item in value.items()}
+    return repr(value)
+
+
+def _choices(choices: Any) -> list[Any] | None:
+    if choices is None:
+        return None
+    if isinstance(choices, set | frozenset):  # no order of its own: sort, so the hash seed does not matter
+        return sorted(_json_safe(choice) for choice in choices)
+    return [_json_safe(choice) for choice in choices]
+
+
+def _callable_name(func: Any) -> str | None:
+    """`str`, `int`, `json.loads`, `sglang.srt.utils.common.human_readable_int`..."""
+    if func is None:
+        return None
+    name = getattr(func, "__qualname__", None)
+    module = getattr(func, "__module__", None)
+    if name is None:  # an instance such as argparse.FileType("r"): name its class
+        name, module = type(func).__qualname__, type(func).__module__
+    return name if module == "builtins" else f"{module}.{name}"
+
+
+def _action_names(parser: argparse.ArgumentParser) -> dict[type, str]:
+    # argparse's own names for its classes ("store", "store_true", "help"...), from the parser's registry.
+    return {cls: name for name, cls in parser._registries["action"].items() if name is not None}
+
+
+def _action_name(action: argparse.Action, registered: dict[type, str]) -> str:
+    cls = type(action)
+    if cls.__module__ != "argparse":
+        return f"custom:{cls.__module__}.{cls.__qualname__}"
+    return registered.get(cls, cls.__name__)  # BooleanOptionalAction has no registered name
+
+
+def _deprecation(action: argparse.Action) -> dict[str, Any] | None:
+    marks: dict[str, Any] = {}
+    cls = type(action)
+    if "deprecated" in cls.__name__.lower():
+        marks["action_class"] = f"{cls.__module__}.{cls.__qualname__}"
+        # What SGLang's Deprecated*Action classes carry: the replacement, the value they store, the error.
+        for detail in ("new_flag", "const_value", "error_message"):
+            if getattr(action, detail, None) is not None:
+                marks[detail] = _json_safe(getattr(action, detail))
+    if getattr(action, "deprecated", False):  # add_argument(..., deprecated=True), Python 3.13+
+        marks["argparse_deprecated"] = True
+    if action.help and "deprecat" in action.help.lower():
+        marks["help_mentions_deprecated"] = True
+    return marks or None
+
+
+def describe_parser(parser: argparse.ArgumentParser) -> list[dict[str, Any]]:
+    """One JSON-safe entry per argparse action, in parser order."""
+    group_of = {id(action): group.title for group in parser._action_groups for action in group._group_actions}
+    registered = _action_names(parser)
+    entries = []
+    for action in parser._actions:
+        name = _action_name(action, registered)
+        entries.append(
+            {
+                "option_strings": list(action.option_strings),
+                "dest": action.dest,
+                "action": name,
+                # Takes no value on the command line: store_true, BooleanOptionalAction, SGLang's deprecated flags.
+                "is_boolean_flag": action.nargs == 0 and name not in ("help", "version"),
+                "type": _callable_name(action.type),
+                "nargs": action.nargs,
+                "default": _json_safe(action.default),
+                "const": _json_safe(action.const),
+                "choices": _choices(action.choices),
+                "required": action.required,
+                "metavar": _json_safe(action.metavar),
+                "help": action.help,
+                "group": group_of.get(id(action)),
+                "deprecation": _deprecation(action),
+            }
+        )
+    return entries
+
+
+def _option_tokens(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list[str]:
+    tokens = []
+    for arg in argv:
+        if arg == "--":  # everything after it is positional
+            break
+        if len(arg) > 1 and arg[0] in parser.prefix_chars and not _NEGATIVE_NUMBER.match(arg):
+            tokens.append(arg)
+    return tokens
+
+
+def _resolve_token(parser: argparse.ArgumentParser, token: str) -> dict[str, Any]:
+    options = parser._option_string_actions
+    option = token.split("=", 1)[0]
+    if option in options:
+        return {"token": token, "exact_option": True, "dest": options[option].dest}
+    # argparse accepts a unique prefix of a long option; single-dash tokens are only checked exactly.
+    long_option = option[:2] in {c * 2 for c in parser.prefix_chars}
+    matches = [s for s in options if s.startswith(option)] if parser.allow_abbrev and long_option else []
+    entry: dict[str, Any] = {"token": token, "exact_option": False, "prefix_matches": matches}
+    if len(matches) == 1:
+        entry["accepted_as_abbreviation_of"] = matches[0]
+        entry["dest"] = options[matches[0]].dest
+    return entry
+
+
+def parse_test(parser: argparse.ArgumentParser, argv: Sequence[str]) -> dict[str, Any]:
+    """Parse argv with the parser; record how each option token resolves and whether the parse is accepted."""
+    tokens = [_resolve_token(parser, token) for token in _option_tokens(parser, argv)]
+    stderr = io.StringIO()
+    # The usage text wraps at the terminal width; pin it so the result does not depend on where it ran.
+    with mock.patch.dict(os.environ, {"COLUMNS": "80"}), contextlib.redirect_stderr(stderr):
+        try:
+            namespace = parser.parse_args(list(argv))
+        except SystemExit as exc:
+            return {
+                "argv": list(argv),
+                "tokens": tokens,
+                "ok": False,
+                "exit_code": exc.code,
+                "stderr": stderr.getvalue(),
+            }
+    given = sorted({token["dest"] for token in tokens if "dest" in token})
+    return {
+        "argv": list(argv),
+        "tokens": tokens,
+        "ok": True,
+        "parsed_values_of_given_flags": {dest: _json_safe(getattr(namespace, dest)) for dest in given},
+        "stderr": stderr.getvalue(),
+    }
+
+
+def capture_parser(prepare_server_args: Callable[[list[str]], Any]) -> argparse.ArgumentParser:
+    """The parser that prepare_server_args builds, taken at its parse_args call (nothing is parsed)."""
+
+    def hand_back(parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        raise _ParserCaptured(parser)
+
+    with mock.patch.object(argparse.ArgumentParser, "parse_args", hand_back):
+        try:
+            prepare_server_args([])
+        except _ParserCaptured as captured:
+            return captured.parser
+    raise ExtractionError(f"{prepare_server_args.__qualname__}() returned without calling ArgumentParser.parse_args")
+
+
+def describe_compile_deep_gemm(launch_flags: list[dict[str, Any]]) -> dict[str, Any]:
+    """The parser of `python -m sglang.compile_deep_gemm`, compared with launch_server's."""
+    from sglang.compile_deep_gemm import CompileArgs
+    from sglang.srt.server_args import ServerArgs
+
+    built_as = "argparse.ArgumentParser(); ServerArgs.add_cli_args(parser); CompileArgs.add_cli_args(parser)"
+    parser = argparse.ArgumentParser()  # as compile_deep_gemm's __main__ block builds it
+    ServerArgs.add_cli_args(parser)
+    CompileArgs.add_cli_args(parser)
+    flags = describe_parser(parser)
+    launch_options = [flag["option_strings"] for flag in launch_flags]
+    compile_options = [flag["option_strings"] for flag in flags]
+    exact = parser._option_string_actions
+    return {
+        "info": {"module": "sglang.compile_deep_gemm", "built_as": built_as},
+        "flags_not_in_launch_server": [flag for flag in flags if flag["option_strings"] not in launch_options],
+        "launch_server_flags_not_in_compile_deep_gemm": [o for o in launch_options if o not in compile_options],
+        "flag_count": len(flags),
+        "option_strings": compile_options,
+        "model_tp_aliases": {o: exact[o].dest if o in exact else None for o in MODEL_TP_OPTIONS},
+    }
+
+
+def installed_sglang_version(wanted: str | None = None) -> str:
+    try:
+        return importlib.metadata.version("sglang")
+    except importlib.metadata.PackageNotFoundError:
+        raise ExtractionError(
+            "sglang is not installed here; run the extraction inside the pinned image:\n"
+            f"  {MODAL_COMMAND.format(version=wanted or '<version>')}"
+        ) from None
+
+
+def extract_catalog(version: str) -> dict[str, Any]:
+    """The catalog of the installed sglang, which must be `version`."""
+    installed = installed_sglang_version(version)
+    if installed != version:
+        raise ExtractionError(f"sglang {installed} is installed here, not {version}")
+
+    # The same imports as `sglang serve`: launch_server first, then its plugins, which may add flags.
+    from sglang import launch_server
+    from sglang.srt.server_args import prepare_server_args
+
+    steps = ["import sglang.launch_server"]
+    if hasattr(launch_server, "load_plugins"):
+        launch_server.load_plugins()
+        steps.append("sglang.launch_server.load_plugins()")
+    parser = capture_parser(prepare_server_args)
+    steps.append("sglang.srt.server_args.prepare_server_args([]) with ArgumentParser.parse_args patched")
+    flags = describe_parser(parser)
+
+    import torch
+
+    torch_info = {"version": str(torch.__version__), "cuda_available": bool(torch.cuda.is_available())}
+    python = platform.python_version()
+    return {
+        "sglang_version": installed,
+        "extracted_with": (
+            "real imports; parser captured from sglang.srt.server_args.prepare_server_args; "
+            f"Python {python}, torch {torch_info['version']}; deploygen.sglang.extract"
+        ),
+        "extraction": {
+            "method": "real imports",
+            "steps": steps,
+            "python": python,
+            "pythonhashseed": os.environ.get("PYTHONHASHSEED"),
+            "machine": platform.machine(),
+            "torch": torch_info,
+            "script": "deploygen.sglang.extract",
+        },
+        "parser_prog": parser.prog,
+        "flag_count": len(flags),
+        "flags": flags,
+        "test_parse": parse_test(parser, REFERENCE_ARGV),
+        "extra_test_parses": [{**parse_test(parser, argv), "label": label} for label, argv in EXTRA_ARGVS.items()],
+        "compile_deep_gemm": describe_compile_deep_gemm(flags),
+    }
+
+
+def catalog_json(catalog: dict[str, Any]) -> str:
+    """The catalog as the schema/sglang/*.json files hold it: parser order kept, indent 1, final newline."""
+    return json.dumps(catalog, indent=1) + "\n"
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write to a temporary file beside `path`, then rename it, so that no reader sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, suffix=".tmp", delete=False) as tmp:
+        try:
+            tmp.write(text)
+            tmp.close()
+            os.chmod(tmp.name, 0o644)  # NamedTemporaryFile creates 0600; the catalog is a shared file
+            os.replace(tmp.name, path)
+        except BaseException:
+            Path(tmp.name).unlink(missing_ok=True)
+            raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    # Some SGLang choices are sets, listed in the usage text of rejected test parses in string-hash order:
+    # run with a fixed seed so that the same SGLang always gives the same bytes.
+    if os.environ.get("PYTHONHASHSEED") != "0":
+        command = [sys.executable, "-m", "deploygen.sglang.extract", *argv]
+        return subprocess.run(command, env={**os.environ, "PYTHONHASHSEED": "0"}, check=False).returncode
+    parser = argparse.ArgumentParser(
+        prog="python -m deploygen.sglang.extract",
+        description="Write the launch_server flag catalog of the installed SGLang.",
+    )
+    parser.add_argument("--out", type=Path, required=True, help="where to write it, e.g. schema/sglang/0.5.10.json")
+    parser.add_argument("--version", help="the SGLang version expected here (default: the installed one)")
+    args = parser.parse_args(argv)
+    try:
+        version = args.version or installed_sglang_version()
+        write_atomically(args.out, catalog_json(extract_catalog(version)))
+    except UserError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
