@@ -14,7 +14,7 @@ from deploygen.errors import UserError
 from deploygen.load import ResolvedProfile, available_profiles, load_profile
 from deploygen.load.yaml_source import display_path
 from deploygen.plan.deployment import ROOT
-from deploygen.render import render_deployment, write_atomic
+from deploygen.render import render_deployments, write_atomic
 from deploygen.render.literals import py_literal
 from deploygen.validate import check_profile
 
@@ -38,20 +38,27 @@ def _load_deployable(name: str) -> ResolvedProfile:
     return profile
 
 
+def _render_all(profiles: list[ResolvedProfile], strict: bool, quiet: bool = False) -> list[str]:
+    """Validate every profile first, then render them together; any error renders nothing."""
+    deployments = []
+    for profile in profiles:
+        checked = check_profile(profile, strict=strict)
+        # Rendering shows warnings; info notes are for `validate`.
+        for warning in checked.warnings:
+            if warning.severity == "warning" and not quiet:
+                print(warning, file=sys.stderr)
+        deployments.append(checked.deployment)
+    return render_deployments(deployments)
+
+
 def _render(profile: ResolvedProfile, strict: bool, quiet: bool = False) -> str:
-    checked = check_profile(profile, strict=strict)
-    # Rendering shows warnings; info notes are for `validate`.
-    for warning in checked.warnings:
-        if warning.severity == "warning" and not quiet:
-            print(warning, file=sys.stderr)
-    return render_deployment(checked.deployment)
+    return _render_all([profile], strict, quiet)[0]
 
 
 def cmd_render(args: argparse.Namespace) -> int:
     profiles = deployable_profiles() if args.all else [_load_deployable(args.profile)]
     # Render everything first: a bad profile writes nothing, not half of the set.
-    rendered = [(p, _render(p, args.strict)) for p in profiles]
-    for profile, source in rendered:
+    for profile, source in zip(profiles, _render_all(profiles, args.strict), strict=True):
         path = output_path(profile)
         changed = write_atomic(path, source)
         print(f"{display_path(path)}: {'written' if changed else 'unchanged'}")
@@ -77,14 +84,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    stale = []
-    expected = set()
-    for profile in deployable_profiles():
-        path = output_path(profile)
-        expected.add(path)
-        source = _render(profile, strict=False, quiet=True)
-        if not path.is_file() or path.read_text() != source:
-            stale.append(display_path(path))
+    profiles = deployable_profiles()
+    expected = {output_path(p) for p in profiles}
+    stale = [
+        display_path(output_path(profile))
+        for profile, source in zip(profiles, _render_all(profiles, strict=False, quiet=True), strict=True)
+        if not output_path(profile).is_file() or output_path(profile).read_text() != source
+    ]
     orphans = [display_path(p) for p in GENERATED_DIR.glob("*/deploy.py") if p not in expected]
     if not stale and not orphans:
         print(f"{len(expected)} generated files are fresh")

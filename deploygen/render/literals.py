@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 
@@ -33,9 +34,11 @@ def py_literal(value: Any, block: bool = False) -> str:
 
 
 def _block_string(text: str) -> str:
-    body = "".join(_block_char(c) for c in text).replace('"""', '\\"""')
-    if body.endswith('"'):
-        body = body[:-1] + '\\"'
+    body = "".join(_block_char(c) for c in text)
+    # A quote next to another quote or at either end could close the literal: escape those.
+    body = re.sub(r'""+|^"|"$', lambda quotes: '\\"' * len(quotes.group()), body)
+    # ruff format strips a docstring's leading spaces and each line's trailing ones: escaped, they stay.
+    body = re.sub(r"^ +| +(?=\n|$)", lambda spaces: "\\x20" * len(spaces.group()), body)
     return f'"""{body}"""'
 
 

@@ -40,24 +40,30 @@ def _ruff() -> list[str]:
     return [found] if found else [sys.executable, "-m", "ruff"]
 
 
-def format_python(source: str) -> str:
-    """ruff format (pinned in requirements.txt), so generated files read like hand-written ones."""
-    result = subprocess.run(
-        [*_ruff(), "format", "--config", str(ROOT / "pyproject.toml"), "--stdin-filename", "deploy.py", "-"],
-        input=source,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"ruff format rejected the rendered file (a template bug):\n{result.stderr}")
-    return result.stdout
+def format_python(sources: list[str]) -> list[str]:
+    """ruff format (pinned in requirements.txt), one process for all files, so renders read as hand-written."""
+    with tempfile.TemporaryDirectory(prefix="deploygen-") as folder:
+        paths = [Path(folder) / f"deploy_{index}.py" for index in range(len(sources))]
+        for path, source in zip(paths, sources, strict=True):
+            path.write_text(source)
+        result = subprocess.run(
+            [*_ruff(), "format", "--quiet", "--no-cache", "--config", str(ROOT / "pyproject.toml"), *map(str, paths)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"ruff format rejected a rendered file (a template bug):\n{result.stderr}")
+        return [path.read_text() for path in paths]
+
+
+def render_deployments(deployments: list[Deployment]) -> list[str]:
+    template = _environment().get_template("deploy.py.j2")
+    return format_python([template.render(p=d.profile.data, d=d) for d in deployments])
 
 
 def render_deployment(deployment: Deployment) -> str:
-    template = _environment().get_template("deploy.py.j2")
-    source = template.render(p=deployment.profile.data, d=deployment)
-    return format_python(source)
+    return render_deployments([deployment])[0]
 
 
 def write_atomic(path: Path, content: str) -> bool:
