@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import importlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -171,7 +172,24 @@ def cmd_triage(args: argparse.Namespace) -> int:
     return run(args.log, out=sys.stdout, color=args.color, show_all=args.show_all)
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Commands whose modules import heavy libraries (openai, matplotlib): loaded only when asked for, so
+# `render` and `check` start fast.
+LAZY_COMMANDS = {
+    "plan": ("deploygen.plan.capacity", "add_plan_parser"),
+    "smoke": ("deploygen.operate.smoke", "add_parser"),
+    "bench": ("deploygen.operate.loadtest", "add_parser"),
+}
+
+
+def _lazy_commands_for(argv: list[str] | None) -> list[str]:
+    argv = sys.argv[1:] if argv is None else argv
+    first = next((a for a in argv if not a.startswith("-")), None)
+    if first in LAZY_COMMANDS:
+        return [first]
+    return list(LAZY_COMMANDS) if first is None else []
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="generate.py", description="SGLang-on-Modal deployment generator")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -203,6 +221,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("list", help="the profiles").set_defaults(func=cmd_list)
 
+    for name in _lazy_commands_for(argv):
+        module, function = LAZY_COMMANDS[name]
+        getattr(importlib.import_module(module), function)(sub)
+
     triage = sub.add_parser("triage", help="classify log lines; exit 1 on a fatal pattern")
     triage.add_argument("log", nargs="?", default="-", help="log file, or - for standard input (default)")
     triage.add_argument("--all", dest="show_all", action="store_true", help="also print unmatched lines")
@@ -212,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser(argv).parse_args(argv)
     try:
         return args.func(args)
     except UserError as exc:

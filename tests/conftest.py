@@ -26,3 +26,86 @@ def run_cli(*args: str, cwd: Path = ROOT, input: str | None = None) -> subproces
 @pytest.fixture
 def cli():
     return run_cli
+
+
+STANDIN_DIR = ROOT / "tests" / "standin"
+
+
+@pytest.fixture(scope="module")
+def standin(tmp_path_factory):
+    """Start the stand-in SGLang as a real process on a free port of 127.0.0.1 and wait until it is healthy.
+
+    standin(env={"STANDIN_FAULT": "fail-requests"}, api_key="KEY") -> server with .url, .api_key, .model, .log()
+    One server per configuration and test module (tests only read from it); all stopped after the module.
+    """
+    # Imported here: this fixture is appended to a file whose imports others own.
+    import os
+    import signal
+    import socket
+    import time
+    from types import SimpleNamespace
+
+    import httpx
+
+    logs = tmp_path_factory.mktemp("standin")
+    servers: dict[tuple, SimpleNamespace] = {}
+
+    def start(env: dict | None = None, api_key: str = "standin-test-key", model: str = "glm-5.1"):
+        key = (tuple(sorted((env or {}).items())), api_key, model)
+        if key in servers:
+            return servers[key]
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        base_env = {k: v for k, v in os.environ.items() if not k.startswith("STANDIN_")}
+        fast = {"STANDIN_LOAD_SECONDS": "0.05", "STANDIN_WARMUP_SECONDS": "0.05", "STANDIN_SHUTDOWN_SECONDS": "0.01"}
+        log_path = logs / f"standin-{port}.log"
+        with open(log_path, "w") as log:
+            # A session of its own, so teardown reaches the whole process group.
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "sglang.launch_server",
+                    "--model-path",
+                    "/models/glm",
+                    "--served-model-name",
+                    model,
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--reasoning-parser",
+                    "glm45",
+                    "--tool-call-parser",
+                    "glm47",
+                    "--enable-metrics",
+                    *(["--api-key", api_key] if api_key else []),
+                ],
+                env={**base_env, "PYTHONPATH": str(STANDIN_DIR), **fast, **(env or {})},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        server = SimpleNamespace(
+            url=f"http://127.0.0.1:{port}", port=port, api_key=api_key, model=model, proc=proc, log=log_path.read_text
+        )
+        servers[key] = server
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if httpx.get(f"{server.url}/health", timeout=1).status_code == 200:
+                    return server
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"stand-in SGLang did not become healthy:\n{log_path.read_text()}")
+            time.sleep(0.02)
+
+    yield start
+    for server in servers.values():
+        try:
+            os.killpg(server.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        server.proc.wait(timeout=5)

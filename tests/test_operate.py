@@ -1,0 +1,235 @@
+"""The smoke test and the load test, against the stand-in SGLang as a real process on 127.0.0.1."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+
+import pytest
+from conftest import ROOT
+
+from deploygen.errors import UserError
+from deploygen.operate import loadtest, smoke
+
+KEY = "sk-standin-secret-4242"
+ALL_PATHS = "chat, no-thinking, long-context, tool-call"
+CUDA_500 = "HTTP 500: Internal server error: CUDA error: an illegal memory access was encountered"
+
+
+def run(module, argv: list[str], capsys) -> tuple[int, str]:
+    """Parse and run a subcommand as the CLI does; return its exit code and stdout, checking that no key leaked."""
+    parser = argparse.ArgumentParser()
+    module.add_parser(parser.add_subparsers())
+    args = parser.parse_args(argv)
+    code = args.func(args)
+    out, err = capsys.readouterr()
+    assert KEY not in out and KEY not in err
+    return code, out
+
+
+def path_lines(out: str) -> list[str]:
+    return [" ".join(line.split()) for line in out.splitlines() if line.startswith(("PASS", "FAIL"))]
+
+
+# --- smoke ---------------------------------------------------------------------------------------------
+
+
+def test_smoke_passes_every_path_and_takes_the_model_from_v1_models(standin, capsys):
+    server = standin(api_key=KEY)
+    code, out = run(smoke, ["smoke", server.url, "--api-key", KEY], capsys)
+    assert code == 0
+    assert out.splitlines()[0] == "model glm-5.1 (first of /v1/models)"
+    assert [line.split()[:2] for line in path_lines(out)] == [
+        ["PASS", "chat"],
+        ["PASS", "no-thinking"],
+        ["PASS", "long-context"],
+        ["PASS", "tool-call"],
+    ]
+    assert all(line.split()[2].endswith("s") for line in path_lines(out))  # the latency
+    assert out.splitlines()[-1] == "all 4 paths passed"
+
+
+def test_smoke_reads_the_api_key_from_the_environment(standin, capsys, monkeypatch):
+    server = standin(api_key=KEY)
+    monkeypatch.setenv("API_KEY", KEY)
+    code, out = run(smoke, ["smoke", f"{server.url}/v1/", "--model", "glm-5.1"], capsys)
+    assert code == 0, out
+
+
+def test_smoke_fails_every_path_with_the_http_500_reason(standin, capsys):
+    server = standin(env={"STANDIN_FAULT": "fail-requests"}, api_key=KEY)
+    code, out = run(smoke, ["smoke", server.url, "--api-key", KEY], capsys)
+    assert code == 1
+    assert [line.split(maxsplit=3)[:2] + [line.split(maxsplit=3)[3]] for line in path_lines(out)] == [
+        ["FAIL", name, CUDA_500] for name in ("chat", "no-thinking", "long-context", "tool-call")
+    ]
+    assert out.splitlines()[-1] == f"4 of 4 paths failed: {ALL_PATHS}"
+
+
+def test_smoke_names_what_each_path_is_missing_when_the_engine_answers_200_with_nothing(standin):
+    server = standin(env={"STANDIN_FAULT": "bad-warmup"}, api_key=KEY)
+    results = smoke.smoke(server.url, KEY)
+    assert [(r.name, r.passed, r.reason) for r in results] == [
+        ("chat", False, "empty assistant message"),
+        ("no-thinking", False, "empty assistant message"),
+        ("long-context", False, "empty assistant message"),
+        ("tool-call", False, "no tool_calls"),
+    ]
+    assert smoke.summary_line(results) == f"4 of 4 paths failed: {ALL_PATHS}"
+
+
+def test_smoke_with_a_wrong_api_key_fails_with_401_and_never_prints_either_key(standin, capsys):
+    server = standin(api_key=KEY)
+    wrong = "sk-wrong-key-1234"
+    code, out = run(smoke, ["smoke", server.url, "--api-key", wrong, "--model", "glm-5.1"], capsys)
+    assert code == 1 and wrong not in out
+    assert {line.split(maxsplit=3)[3] for line in path_lines(out)} == {"HTTP 401: Unauthorized"}
+
+    code, out = run(smoke, ["smoke", server.url, "--api-key", wrong], capsys)
+    assert code == 1
+    assert path_lines(out)[0] == "FAIL chat - not sent: GET /v1/models: HTTP 401: Unauthorized"
+
+
+def test_smoke_without_an_api_key_says_where_to_put_one(standin, capsys, monkeypatch):
+    server = standin(api_key=KEY)
+    monkeypatch.delenv("API_KEY", raising=False)
+    code, out = run(smoke, ["smoke", server.url, "--model", "glm-5.1"], capsys)
+    assert code == 1
+    assert path_lines(out)[0].endswith("HTTP 401: Unauthorized (no API key given: set API_KEY or pass --api-key)")
+
+
+def test_smoke_reports_a_server_that_is_not_there_as_failed_paths(capsys):
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    code, out = run(smoke, ["smoke", url, "--api-key", KEY, "--timeout", "2"], capsys)
+    assert code == 1
+    assert "not sent: GET /v1/models: connection failed:" in path_lines(out)[0]
+
+
+def test_smoke_sends_the_warmup_requests_and_applies_the_warmup_checks():
+    spec = importlib.util.spec_from_file_location("deploy_b200_prod_operate", ROOT / "generated/b200-prod/deploy.py")
+    deploy = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(deploy)
+    warmup = deploy._warmup_requests(smoke.LONG_CONTEXT_WORDS)
+    paths = smoke.smoke_paths()
+    assert list(paths) == list(warmup)
+    messages = [
+        {"content": "hi", "reasoning_content": "hmm", "tool_calls": None},
+        {"content": "hi", "reasoning_content": None, "tool_calls": None},
+        {"content": "", "reasoning_content": "hmm", "tool_calls": None},
+        {"content": " ", "reasoning_content": None, "tool_calls": [{"id": "call_1"}]},
+    ]
+    for name, (body, check) in paths.items():
+        warmup_body, warmup_check = warmup[name]
+        assert body == warmup_body
+        assert [check(m) for m in messages] == [warmup_check(m) for m in messages]
+
+
+# --- bench ---------------------------------------------------------------------------------------------
+
+
+def test_bench_reports_consistent_percentiles_and_throughput(standin):
+    server = standin(api_key=KEY)
+    result = loadtest.bench(server.url, KEY, concurrency=4, requests=12, max_tokens=8)
+    assert not result.errors and result.unfinished == 0
+    assert len(result.samples) == 12
+    for metric in ("ttft", "tpot", "itl", "e2e"):
+        p = result.percentiles(metric)
+        assert 0 < p["p50"] <= p["p90"] <= p["p99"], metric
+    assert all(0 < s.ttft < s.e2e for s in result.samples)
+    # The stand-in streams max_tokens content tokens after its reasoning; usage counts both.
+    assert all(s.output_tokens > 8 for s in result.samples)
+    assert result.output_tokens_per_s > 0
+
+
+def test_bench_prints_json_and_passes_the_targets_of_a_profile(standin, capsys):
+    server = standin(api_key=KEY)
+    argv = ["bench", server.url, "--api-key", KEY, "--concurrency", "4", "--requests", "12", "--profile", "b200-prod"]
+    code, out = run(loadtest, [*argv, "--json"], capsys)
+    report = json.loads(out)
+    assert code == 0
+    assert (report["model"], report["completed"], report["errors"], report["error_kinds"]) == ("glm-5.1", 12, 0, {})
+    assert set(report["ttft_ms"]) == {"p50", "p90", "p99"}
+    assert [(t["name"], t["target_ms"], t["passed"]) for t in report["targets"]] == [
+        ("ttft_ms", 300.0, True),
+        ("tpot_ms", 8.0, True),
+    ]
+
+    code, out = run(loadtest, argv, capsys)
+    assert code == 0
+    assert "completed 12 of 12 requests" in out and ", 0 errors" in out
+    assert [line.strip().split(":")[0] for line in out.splitlines() if "target" in line] == [
+        "targets of b200-prod",
+        "PASS  ttft_ms",
+        "PASS  tpot_ms",
+    ]
+
+
+def test_bench_fails_when_the_server_misses_a_profile_target(standin, capsys, tmp_path):
+    server = standin(api_key=KEY, env={"STANDIN_REQUEST_DELAY": "0.05"})
+    strict = tmp_path / "strict.yaml"
+    strict.write_text("schema_version: 1\nextends: b200-prod\ntargets:\n  ttft_ms: 20\n")
+    code, out = run(
+        loadtest, ["bench", server.url, "--api-key", KEY, "--requests", "4", "--profile", str(strict)], capsys
+    )
+    assert code == 1
+    (ttft,) = [line.strip() for line in out.splitlines() if "ttft_ms" in line]
+    assert ttft.startswith("FAIL  ttft_ms: p50 ") and ttft.endswith(" ms > target 20 ms")
+
+
+def test_bench_counts_the_errors_of_a_failing_server_by_kind(standin, capsys):
+    server = standin(env={"STANDIN_FAULT": "fail-requests"}, api_key=KEY)
+    code, out = run(loadtest, ["bench", server.url, "--api-key", KEY, "--concurrency", "4", "--requests", "12"], capsys)
+    assert code == 1
+    assert "completed 0 of 12 requests" in out and ", 12 errors" in out
+    assert f"  12 x {CUDA_500}" in out.splitlines()
+    assert "TTFT" in out and "output tokens/s: 0.0" in out
+
+
+def test_bench_stops_at_the_time_limit(standin):
+    server = standin(api_key=KEY, env={"STANDIN_REQUEST_DELAY": "2"})
+    result = loadtest.bench(server.url, KEY, "glm-5.1", concurrency=2, requests=6, time_limit=0.3)
+    assert result.duration_s < 1.5
+    assert result.errors == {"timeout": 2}  # the two in flight when the time ran out
+    assert result.unfinished == 4 and not result.samples
+
+
+def test_bench_with_a_wrong_key_and_no_model_is_one_clear_error(standin):
+    server = standin(api_key=KEY)
+    with pytest.raises(UserError) as error:
+        loadtest.bench(server.url, "sk-wrong", requests=1)
+    assert str(error.value) == f"error: {server.url}: GET /v1/models: HTTP 401: Unauthorized"
+
+
+def test_bench_rejects_an_unknown_profile_before_sending_anything(capsys):
+    with pytest.raises(UserError, match="b200-prod"):
+        run(loadtest, ["bench", "http://127.0.0.1:9", "--api-key", KEY, "--profile", "b200-prd"], capsys)
+
+
+# --- targets -------------------------------------------------------------------------------------------
+
+
+def test_targets_pass_at_or_below_the_target_and_fail_above_or_without_a_measurement():
+    targets = {"ttft_ms": 300, "tpot_ms": 8}
+    checks = loadtest.check_targets({"ttft_ms": 300.0, "tpot_ms": 8.5}, targets)
+    assert [(c.name, c.passed) for c in checks] == [("ttft_ms", True), ("tpot_ms", False)]
+    assert [str(c) for c in checks] == [
+        "PASS  ttft_ms: p50 300.0 ms <= target 300 ms",
+        "FAIL  tpot_ms: p50 8.5 ms > target 8 ms",
+    ]
+    (missing,) = loadtest.check_targets({"ttft_ms": None, "tpot_ms": None}, {"ttft_ms": 300, "tpot_ms": None})
+    assert not missing.passed
+    assert str(missing) == "FAIL  ttft_ms: no measurement (target 300 ms)"
+    assert loadtest.check_targets({"ttft_ms": 1.0}, {}) == []
+
+
+def test_percentiles_interpolate_between_ranks_and_tpot_excludes_the_first_token():
+    values = [float(v) for v in range(1, 101)]
+    assert [loadtest.percentile(values, q) for q in (50, 90, 99)] == pytest.approx([50.5, 90.1, 99.01])
+    assert loadtest.percentile([], 50) is None
+    assert loadtest.Sample(ttft=0.1, e2e=0.5, output_tokens=5, itls=()).tpot == pytest.approx(0.1)
+    assert loadtest.Sample(ttft=0.1, e2e=0.1, output_tokens=1, itls=()).tpot is None

@@ -1,0 +1,200 @@
+"""The capacity and cost planner: memory per GPU, concurrency, monthly cost, cold start, chart."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from deploygen.errors import UserError
+from deploygen.load import available_profiles, load_profile
+from deploygen.plan.capacity import add_plan_parser, keepalive_coverage, plan
+from deploygen.validate import check_profile
+
+
+def planned(name: str, **kwargs):
+    profile = load_profile(name)
+    check_profile(profile)
+    return plan(profile, **kwargs)
+
+
+def quantities(node, path=()):
+    """Every {"value", "unit", "source"} in a plan, with its path."""
+    if isinstance(node, dict):
+        if "value" in node:
+            yield path, node
+            return
+        for key, value in node.items():
+            yield from quantities(value, (*path, key))
+
+
+def run_plan(*argv: str) -> int:
+    parser = argparse.ArgumentParser(prog="generate.py")
+    add_plan_parser(parser.add_subparsers(required=True))
+    args = parser.parse_args(["plan", *argv])
+    return args.func(args)
+
+
+DEPLOYABLE = [name for name in available_profiles() if not load_profile(name).abstract]
+
+
+@pytest.mark.parametrize("name", DEPLOYABLE)
+def test_every_number_of_every_shipped_profile_is_finite_and_sourced(name):
+    report = planned(name)
+    found = list(quantities(report))
+    assert len(found) > 40
+    for path, quantity in found:
+        where = ".".join(path)
+        assert isinstance(quantity["source"], str) and quantity["source"].strip(), where
+        assert isinstance(quantity["unit"], str), where
+        value = quantity["value"]
+        if value is None:
+            assert quantity["why"], where
+        elif not isinstance(value, str):
+            assert isinstance(value, (int, float)) and math.isfinite(value), where
+    assert json.loads(json.dumps(report)) == report
+
+
+def test_b200_prod_memory_matches_the_hand_calculation():
+    memory = planned("b200-prod")["memory"]
+    assert memory["weights_per_gpu_gb"]["value"] == 712 / 8 == 89
+    assert memory["static_pool_gb"]["value"] == pytest.approx(192 * 0.88) == 168.96
+    assert memory["kv_pool_gb"]["value"] == pytest.approx(79.96)
+    assert memory["headroom_gb"]["value"] == pytest.approx(192 - 168.96)
+    assert memory["kv_bytes_per_token"]["value"] == 100_152
+    assert memory["kv_pool_tokens"]["value"] == int(79.96e9 // 100_152) == 798_386
+    assert memory["full_context_requests"]["value"] == 798_386 // 65_536 == 12
+    assert memory["kv_cache_dtype"]["source"] == "sglang.kv-cache-dtype (profiles/glm-5.1-base.yaml:67)"
+    assert memory["weights_per_gpu_gb"]["source"] == "data/models/glm-5.1-fp8.yaml checkpoint_gb 712 / (tp 8 x pp 1)"
+
+
+def test_b200_prod_concurrency_is_capped_by_max_inputs_not_max_running_requests():
+    concurrency = planned("b200-prod")["concurrency"]
+    assert concurrency["effective_per_replica"]["value"] == min(20, 48) == 20
+    assert concurrency["idle_sglang_slots"]["value"] == 48 - 20 == 28
+    assert concurrency["fleet_ceiling"]["value"] == 3 * 20 == 60
+    assert concurrency["scale_out_at"]["value"] == 20
+    assert concurrency["scale_out_at"]["source"] == "target_inputs unset: max_inputs"
+
+
+def test_b200_prod_monthly_cost_of_the_three_strategies():
+    cost = planned("b200-prod", active_hours=8)["cost"]
+    replica = 6.25 * 8
+    assert cost["model"]["replica_usd_per_hour"]["value"] == replica == 50
+    scale_to_zero = cost["scale_to_zero"]
+    assert scale_to_zero["active_usd"]["value"] == 8 * 30 * 6.25 * 8 == 12_000
+    # One activation a day: the 900 s scaledown tail and a cold start (712 GB at 1 GB/s + 30 s warmup).
+    assert scale_to_zero["idle_tail_usd"]["value"] == 30 * 900 / 3600 * replica == 375
+    assert scale_to_zero["cold_start_usd"]["value"] == pytest.approx(30 * (712 + 30) / 3600 * replica, abs=0.01)
+    assert scale_to_zero["total_usd"]["value"] == pytest.approx(12_000 + 375 + 309.17, abs=0.01)
+    assert cost["always_on"]["total_usd"]["value"] == 720 * 6.25 * 8 == 36_000
+    # No cron in b200-prod: the default */14 6-22 MON-FRI; June 2026 has 22 weekdays, each covered
+    # from 06:00 to 22:56 + 15 min.
+    covered = 22 * (17 + 11 / 60)
+    assert cost["model"]["keepalive_covered_hours"]["value"] == pytest.approx(covered, abs=1e-3)
+    assert cost["business_hours"]["total_usd"]["value"] == pytest.approx(covered * replica, abs=0.01)
+    assert "default '*/14 6-22 * * MON-FRI'" in cost["model"]["keepalive_covered_hours"]["source"]
+    per_activation = (900 + 742) / 3600
+    assert cost["break_even"]["vs_business_hours_h"]["value"] == pytest.approx(covered / 30 - per_activation, abs=1e-3)
+    assert cost["break_even"]["vs_always_on_h"]["value"] == pytest.approx(24 - per_activation, abs=1e-3)
+
+
+def test_business_hours_profile_is_costed_with_its_own_cron():
+    cost = planned("b200-business-hours")["cost"]
+    source = cost["model"]["keepalive_covered_hours"]["source"]
+    assert source.startswith("keepalive.schedule (profiles/b200-business-hours.yaml:13) in UTC")
+
+
+def test_a_pinned_region_multiplies_the_price_and_says_so():
+    profile = load_profile("b200-prod")
+    check_profile(profile)
+    profile.data["scaling"]["region"] = "us"
+    report = plan(profile)
+    assert report["cost"]["region_multiplier"]["value"] == 1.5
+    assert report["cost"]["always_on"]["total_usd"]["value"] == 720 * 6.25 * 8 * 1.5
+    assert any("1.5x" in note for note in report["notes"])
+
+
+def test_max_total_tokens_caps_the_pool_and_is_shared_by_running_requests():
+    profile = load_profile("b200-prod")
+    check_profile(profile)
+    profile.data["sglang"]["max-total-tokens"] = 65_536
+    memory = plan(profile)["memory"]
+    assert memory["pool_tokens_capped"]["value"] == 65_536
+    assert memory["tokens_per_running_request"]["value"] == 65_536 // 48 == 1_365
+    assert memory["full_context_requests"]["value"] == 1
+
+
+def test_hybrid_model_kv_pool_leaves_room_for_linear_attention_state():
+    memory = planned("qwen3.5-397b-b200x4")["memory"]
+    pool = 192 * 0.8 - 400 / 4
+    assert memory["kv_pool_gb"]["value"] == pytest.approx(pool)
+    assert memory["mamba_full_memory_ratio"]["value"] == 0.9
+    assert memory["full_attention_kv_pool_gb"]["value"] == pytest.approx(pool / 1.9, abs=1e-4)
+    # 2 KV heads at TP 4: each GPU holds one of them.
+    assert memory["kv_bytes_per_token"]["value"] == 30_720 // 2
+    assert memory["kv_pool_tokens"]["value"] == int(pool / 1.9 * 1e9 // 15_360)
+
+
+def test_a_cron_that_pings_less_often_than_the_scaledown_window_cold_starts_every_ping():
+    report = planned("smoke")
+    assert report["cost"]["model"]["keepalive_cold_starts"]["value"] == 22 * 17 * 5
+    assert any("each a cold start" in note for note in report["notes"])
+
+
+def test_keepalive_coverage_holds_each_cold_start_and_the_window_after_it():
+    coverage = keepalive_coverage("0 9 * * *", "Europe/Berlin", 3600, cold_start_s=600)
+    assert (coverage.stretches, coverage.ping_days) == (30, 30)
+    assert coverage.hours == pytest.approx(30 * (600 + 3600) / 3600)
+
+
+def test_active_hours_outside_a_day_are_refused():
+    with pytest.raises(UserError, match="active hours per day must be between 0 and 24, not 25"):
+        planned("b200-prod", active_hours=25)
+
+
+def test_table_shows_each_number_with_its_source(capsys):
+    assert run_plan("b200-prod") == 0
+    out = capsys.readouterr().out
+    rows = [" ".join(line.split()) for line in out.splitlines()]
+    assert "KV tokens that fit 798,386 tokens KV pool bytes / KV bytes per token" in rows
+    assert "fleet in-flight ceiling 60 requests max_containers x effective per replica" in rows
+    assert "always-on $36,000 always-on replicas x 720 h x replica price" in rows
+    assert "traffic $12,000 8 h/day x 30 days x replica price" in rows
+
+
+def test_json_output_parses_and_matches_the_plan(capsys):
+    assert run_plan("b200-prod", "--json", "--active-hours", "6") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report == planned("b200-prod", active_hours=6)
+    assert report["cost"]["scale_to_zero"]["active_usd"]["value"] == 6 * 30 * 50
+
+
+def test_svg_chart_is_written_valid_and_byte_for_byte_reproducible(tmp_path, capsys):
+    first, second = tmp_path / "one.svg", tmp_path / "two.svg"
+    assert run_plan("b200-prod", "--chart", str(first)) == 0
+    assert run_plan("b200-prod", "--chart", str(second)) == 0
+    assert first.stat().st_size > 0
+    assert ET.parse(first).getroot().tag == "{http://www.w3.org/2000/svg}svg"
+    assert first.read_bytes() == second.read_bytes()
+    assert f"{first}: written" in capsys.readouterr().err
+
+
+def test_png_chart_is_written(tmp_path):
+    chart = tmp_path / "cost.png"
+    assert run_plan("smoke", "--json", "--chart", str(chart)) == 0
+    assert chart.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_a_chart_in_another_format_is_refused_before_planning(tmp_path):
+    with pytest.raises(UserError, match=r"--chart .*cost\.pdf: write a \.svg or \.png file"):
+        run_plan("b200-prod", "--chart", str(tmp_path / "cost.pdf"))
+    assert not (tmp_path / "cost.pdf").exists()
+
+
+def test_an_abstract_base_is_not_planned():
+    with pytest.raises(UserError, match="glm-5.1-base.yaml is an abstract base"):
+        run_plan("glm-5.1-base")
