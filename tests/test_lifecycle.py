@@ -242,3 +242,11 @@ def test_jit_caches_live_in_a_folder_per_architecture_and_image():
     for name in ("SGLANG_DG_CACHE_DIR", "TRITON_CACHE_DIR", "FLASHINFER_WORKSPACE_BASE", "TVM_FFI_CACHE_DIR",
                  "CUTE_DSL_CACHE_DIR", "TORCHINDUCTOR_CACHE_DIR"):
         assert env[name].startswith(deploy.CACHE_DIR + "/"), name
+
+
+def test_a_profile_without_deepgemm_never_asks_for_compiled_kernels(tmp_path):
+    spec = importlib.util.spec_from_file_location("deploy_smoke_lifecycle", ROOT / "generated" / "smoke" / "deploy.py")
+    smoke = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(smoke)
+    assert smoke.COMPILE_DEEPGEMM is False
+    assert smoke.compile_ready(str(tmp_path / "never-written.json")) == []
