@@ -60,7 +60,10 @@ def test_explain_prints_each_value_with_its_origin():
     result = run_cli("explain", "b200-always-on")
     assert result.returncode == 0
     lines = result.stdout.splitlines()
-    assert lines[0] == "# b200-always-on: profiles/glm-5.1-base.yaml -> profiles/b200-prod.yaml -> profiles/b200-always-on.yaml"
+    assert (
+        lines[0]
+        == "# b200-always-on: profiles/glm-5.1-base.yaml -> profiles/b200-prod.yaml -> profiles/b200-always-on.yaml"
+    )
     by_key = {line.split(":")[0]: line for line in lines[1:]}
     assert by_key["scaling.min_containers"].endswith("# profiles/b200-always-on.yaml:11:3")
     assert by_key["scaling.max_containers"].endswith("# profiles/glm-5.1-base.yaml:43:3")

@@ -47,10 +47,26 @@ class Local:
         }
         self.port = free_port()
         self.process = subprocess.Popen(
-            [sys.executable, str(DEPLOY), "--local", "--port", str(self.port), "--cache-dir", str(tmp_path / "cache"),
-             "--model-path", str(tmp_path / "no-weights-here"), "--health-timeout", str(health_timeout),
-             "--shutdown-grace", str(grace)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True, start_new_session=True,
+            [
+                sys.executable,
+                str(DEPLOY),
+                "--local",
+                "--port",
+                str(self.port),
+                "--cache-dir",
+                str(tmp_path / "cache"),
+                "--model-path",
+                str(tmp_path / "no-weights-here"),
+                "--health-timeout",
+                str(health_timeout),
+                "--shutdown-grace",
+                str(grace),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+            text=True,
+            start_new_session=True,
         )
         self.lines: list[str] = []
         self.seen: dict[str, float] = {}
@@ -137,6 +153,30 @@ def test_crash_while_serving_exits_1_within_a_second(local):
     fatal = run.wait_for("[monitor] FATAL: SGLang died (code 7)")
     assert fatal - crashed < 1.0
     assert time.monotonic() - crashed < 2.0
+
+
+def test_a_crash_takes_the_tp_workers_down_with_it(local):
+    run = local(STANDIN_STUBBORN_WORKERS="1")
+    run.wait_for("[local] ready")
+    pids = run.engine_pids()
+    (run.control / "crash").write_text("9")
+    assert run.wait(timeout=10) == 1
+    deadline = time.monotonic() + 2
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [p for p in pids if alive(p)] == []
+
+
+def test_sigterm_during_startup_stops_at_once(local):
+    run = local(health_timeout=120, STANDIN_LOAD_SECONDS="30")
+    run.wait_for("[engine] started SGLang")
+    time.sleep(0.5)
+    stopped = time.monotonic()
+    run.process.send_signal(signal.SIGTERM)
+    assert run.wait(timeout=15) == 0
+    assert time.monotonic() - stopped < 5
+    assert "[engine] start cancelled" in run.output
+    assert "[local] ready" not in run.output
 
 
 def test_death_during_load_fails_fast_with_the_exit_code(local):
@@ -239,8 +279,14 @@ def test_jit_caches_live_in_a_folder_per_architecture_and_image():
     deploy = load_deploy()
     env = deploy._cache_env(deploy.CACHE_DIR)
     assert deploy.CACHE_DIR == "/dg-cache/sm100-sglang-v0.5.10.post1-cu130"
-    for name in ("SGLANG_DG_CACHE_DIR", "TRITON_CACHE_DIR", "FLASHINFER_WORKSPACE_BASE", "TVM_FFI_CACHE_DIR",
-                 "CUTE_DSL_CACHE_DIR", "TORCHINDUCTOR_CACHE_DIR"):
+    for name in (
+        "SGLANG_DG_CACHE_DIR",
+        "TRITON_CACHE_DIR",
+        "FLASHINFER_WORKSPACE_BASE",
+        "TVM_FFI_CACHE_DIR",
+        "CUTE_DSL_CACHE_DIR",
+        "TORCHINDUCTOR_CACHE_DIR",
+    ):
         assert env[name].startswith(deploy.CACHE_DIR + "/"), name
 
 

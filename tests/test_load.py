@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from conftest import ROOT
 from deploygen.errors import UserError
 from deploygen.load import load_profile
-
-from conftest import ROOT
 
 
 def write(path: Path, text: str) -> Path:

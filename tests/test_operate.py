@@ -7,8 +7,8 @@ import importlib.util
 import json
 
 import pytest
-from conftest import ROOT
 
+from conftest import ROOT
 from deploygen.errors import UserError
 from deploygen.operate import loadtest, smoke
 

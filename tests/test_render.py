@@ -9,11 +9,10 @@ import sys
 
 import pytest
 
+from conftest import ROOT
 from deploygen.cli import deployable_profiles, output_path
 from deploygen.render import render_deployment
 from deploygen.validate import check
-
-from conftest import ROOT
 
 PROFILES = [p.name for p in deployable_profiles()]
 RUFF = str(ROOT / ".venv" / "bin" / "ruff") if (ROOT / ".venv" / "bin" / "ruff").exists() else "ruff"
