@@ -91,16 +91,6 @@ def load_profile(name_or_path: str) -> ResolvedProfile:
 
 
 def _resolve(path: Path, chain: list[Path]) -> tuple[dict, dict[Path_, Origin], list[Path], bool]:
-    if path in chain:
-        cycle = " -> ".join(display_path(p) for p in [*chain[chain.index(path) :], path])
-        raise UserError(
-            Problem(
-                Origin(display_path(chain[-1])),
-                "extends",
-                f"`extends` cycle: {cycle}",
-                "remove one of the `extends` entries in the cycle",
-            )
-        )
     data, origins = read_yaml(path)
     shown = display_path(path)
     if not isinstance(data, dict):
@@ -108,7 +98,7 @@ def _resolve(path: Path, chain: list[Path]) -> tuple[dict, dict[Path_, Origin], 
             Problem(
                 Origin(shown, 1, 1),
                 "",
-                f"a profile is a mapping, not a {type(data).__name__}",
+                f"a profile is a mapping, not a {'string' if isinstance(data, str) else type(data).__name__}",
                 "start the file with `schema_version: 1`",
             )
         )
@@ -125,7 +115,16 @@ def _resolve(path: Path, chain: list[Path]) -> tuple[dict, dict[Path_, Origin], 
     for index, parent in enumerate(parents):
         where = origins.get(("extends", index), origins[("extends",)])
         parent_path = profile_path(parent, relative_to=path, origin=where)
-        parent_data, parent_origins, parent_sources, _ = _resolve(parent_path, [*chain, path])
+        seen = [*chain, path]
+        if parent_path in seen:
+            # Blame the `extends` entry that closes the cycle, with its line.
+            cycle = " -> ".join(display_path(p) for p in [*seen[seen.index(parent_path) :], parent_path])
+            raise UserError(
+                Problem(
+                    where, "extends", f"`extends` cycle: {cycle}", "remove one of the `extends` entries in the cycle"
+                )
+            )
+        parent_data, parent_origins, parent_sources, _ = _resolve(parent_path, seen)
         _merge(merged, merged_origins, parent_data, parent_origins, ())
         sources += [s for s in parent_sources if s not in sources]
     own = {k: v for k, v in data.items() if k not in FILE_KEYS}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import math
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from deploygen.errors import Origin, Problem, UserError
 MAX_FILE_BYTES = 256 * 1024
 MAX_DEPTH = 32
 MAX_NODES = 20_000
+PLAIN_COLLECTION_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 
 Path_ = tuple[str | int, ...]
 
@@ -31,16 +33,32 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
+class _RejectedYAML(yaml.MarkedYAMLError):
+    """Valid YAML that profiles reject on purpose; the message already says what to do instead."""
+
+
 class _NoAliasComposer(yaml.SafeLoader):
+    depth = 0
+
     def compose_node(self, parent, index):  # noqa: ANN001, ANN201 - PyYAML's signature
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             mark = event.start_mark
-            raise yaml.MarkedYAMLError(
+            raise _RejectedYAML(
                 problem="YAML aliases (*name) are not allowed in profiles; use `extends` to share values",
                 problem_mark=mark,
             )
-        return super().compose_node(parent, index)
+        # PyYAML composes recursively: stop deep nesting here, before Python's recursion limit does.
+        if self.depth >= MAX_DEPTH:
+            raise _RejectedYAML(
+                problem=f"profile is nested more than {MAX_DEPTH} levels deep; simplify it",
+                problem_mark=self.peek_event().start_mark,
+            )
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
 
 def _located(file: str, line: int, column: int, message: str, hint: str = "", path: str = "") -> UserError:
@@ -78,7 +96,7 @@ def _read_yaml_cached(path: Path, shown: str, version: tuple | None) -> tuple[An
     if len(raw) > MAX_FILE_BYTES:
         raise UserError(
             Problem(
-                Origin(shown),
+                Origin(shown, 1, 1),
                 "",
                 f"file is {len(raw):,} bytes; a profile is at most {MAX_FILE_BYTES:,}",
                 "split shared values into a base profile and use `extends`",
@@ -99,7 +117,7 @@ def _read_yaml_cached(path: Path, shown: str, version: tuple | None) -> tuple[An
         message = exc.problem or "invalid YAML"
         if exc.context:
             message = f"{exc.context}; {message}"
-        hint = "" if "extends" in message else "fix the YAML syntax"
+        hint = "" if isinstance(exc, _RejectedYAML) else "fix the YAML syntax"
         raise _located(shown, mark.line + 1, mark.column + 1, message, hint) from None
     except yaml.reader.ReaderError as exc:
         line = text[: exc.position].count("\n") + 1
@@ -109,11 +127,15 @@ def _read_yaml_cached(path: Path, shown: str, version: tuple | None) -> tuple[An
         ) from None
     except yaml.YAMLError as exc:
         raise UserError(Problem(Origin(shown), "", f"invalid YAML: {exc}")) from None
-    if node is None:
-        raise _located(shown, 1, 1, "file is empty", "a profile is a mapping that starts with `schema_version: 1`")
     builder = _Builder(shown)
-    data = builder.build(node, (), 0)
+    data = None if node is None else builder.build(node, (), 0)
+    if data is None:
+        raise _located(shown, 1, 1, "file is empty", "a profile is a mapping that starts with `schema_version: 1`")
     return data, builder.origins
+
+
+def _is_text(value: str) -> bool:
+    return "\0" not in value and not any("\ud800" <= c <= "\udfff" for c in value)
 
 
 class _Builder:
@@ -133,6 +155,10 @@ class _Builder:
             raise _located(
                 self.file, mark.line, mark.column, "profile is too large or too deeply nested", "simplify it"
             )
+        if node.tag not in PLAIN_COLLECTION_TAGS and isinstance(node, yaml.CollectionNode):
+            # `!!set {a}`, `!!omap`, `!!python/object/apply:...`: a profile's lists and mappings are plain.
+            mark = self.origin(node)
+            raise _located(self.file, mark.line, mark.column, f"YAML tag {node.tag!r} is not allowed in profiles")
         if isinstance(node, yaml.MappingNode):
             return self.build_mapping(node, path, depth)
         if isinstance(node, yaml.SequenceNode):
@@ -144,11 +170,26 @@ class _Builder:
         if node.tag == "tag:yaml.org,2002:timestamp":
             # A date is never what a profile means; keep the text so the schema names the field.
             return node.value
+        mark = self.origin(node)
         try:
-            return self.constructor.construct_object(node, deep=True)
+            value = self.constructor.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as exc:
-            mark = self.origin(node)
             raise _located(self.file, mark.line, mark.column, exc.problem or str(exc)) from None
+        except ValueError:
+            # Python refuses to convert integers of more than 4300 digits.
+            raise _located(self.file, mark.line, mark.column, "number is too long", "write a smaller number") from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise _located(self.file, mark.line, mark.column, f"{node.value} is not a finite number", "write a number")
+        if isinstance(value, str) and not _is_text(value):
+            raise _located(
+                self.file,
+                mark.line,
+                mark.column,
+                "a NUL character or an unpaired surrogate escape cannot reach a command line, an environment "
+                "variable or a file",
+                "remove the \\0 or \\uD800-\\uDFFF escape",
+            )
+        return value
 
     def build_mapping(self, node: yaml.MappingNode, path: Path_, depth: int) -> dict[str, Any]:
         result: dict[str, Any] = {}

@@ -24,8 +24,7 @@ def py_literal(value: Any, block: bool = False) -> str:
             raise ValueError(f"{value!r} has no Python literal")
         return repr(value)
     if isinstance(value, str):
-        # JSON's escapes are a subset of Python's, and ensure_ascii keeps the source plain ASCII.
-        return json.dumps(value, ensure_ascii=True)
+        return '"' + "".join(_escape(c) for c in value) + '"'
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(py_literal(v) for v in value) + "]"
     if isinstance(value, dict):
@@ -47,4 +46,12 @@ def _block_char(char: str) -> str:
         return "\\\\"
     if char == "\n" or (char.isprintable() and char.isascii()):
         return char
+    return _escape(char)
+
+
+def _escape(char: str) -> str:
+    """One character in plain ASCII that Python reads back to it: JSON's escapes (a subset of Python's),
+    except above U+FFFF, where JSON writes a surrogate pair that Python would read as two characters."""
+    if ord(char) > 0xFFFF:
+        return f"\\U{ord(char):08x}"
     return json.dumps(char)[1:-1]

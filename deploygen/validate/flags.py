@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import difflib
 import functools
+import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,10 @@ DERIVED = {
     "api-key": "secrets.api_key (the name of a Modal secret holding API_KEY)",
 }
 HUMAN_INT = "human_readable_int"
+# Types whose argument SGLang parses as JSON.
+JSON_TYPES = ("loads", "json_list_type")
+# What argparse takes for a negative number rather than an option (its _negative_number_matcher).
+NEGATIVE_NUMBER = re.compile(r"^-\d+$|^-\d*\.\d+$")
 
 
 @functools.cache
@@ -61,19 +67,23 @@ def _unknown_hint(name: str, catalog: Catalog) -> str:
 
 def check_value(flag: Flag, value: Any) -> str:
     """Why a value does not fit a flag, or '' when it does."""
+    # Before the bare-flag test: a BooleanOptionalAction has nargs 0 too, but `false` writes --no-NAME.
+    if flag.is_boolean_optional:
+        negative = next((o for o in flag.option_strings if o.startswith("--no-")), "--no-...")
+        return "" if isinstance(value, bool) else f"takes true or false (false writes {negative}), not {value!r}"
     if not flag.takes_value:
         return (
             ""
             if isinstance(value, bool)
             else f"is a bare flag: write `true` (or `false` to leave it out), not {value!r}"
         )
-    if flag.is_boolean_optional:
-        return "" if isinstance(value, bool) else f"takes true or false, not {value!r}"
     if isinstance(value, bool):
         return "takes a value; `true`/`false` only fit bare flags"
     if flag.nargs in ("+", "*"):
         if not isinstance(value, list):
             return f"takes a list of values, not {value!r}"
+        if flag.nargs == "+" and not value:
+            return "takes at least one value, not an empty list"
         return next((reason for item in value if (reason := _scalar_problem(flag, item))), "")
     if isinstance(value, list):
         return "takes one value, not a list"
@@ -88,6 +98,14 @@ def _scalar_problem(flag: Flag, value: Any) -> str:
         return f"takes an integer number of tokens, not {value!r}"
     if kind == "float" and not isinstance(value, (int, float)):
         return f"takes a number, not {value!r}"
+    text = str(value)
+    if kind in JSON_TYPES:
+        try:
+            json.loads(text)
+        except ValueError as exc:
+            return f"takes JSON, and {text!r} is not JSON ({exc.msg} at character {exc.pos})"
+    if text.startswith("-") and len(text) > 1 and not NEGATIVE_NUMBER.match(text) and " " not in text:
+        return f"value {text!r} starts with '-', so SGLang's parser would read it as an option"
     if flag.choices is not None and value not in flag.choices and str(value) not in map(str, flag.choices):
         close = difflib.get_close_matches(str(value), [str(c) for c in flag.choices], n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -141,9 +159,19 @@ def flag_problems(profile: ResolvedProfile, catalog: Catalog) -> list[Problem]:
         reason = check_value(flag, value)
         if reason:
             problems.append(Problem(origin, where, f"--{name} {reason}", code="sglang-flag-value"))
+        elif flag.action.endswith(".DeprecatedAction") and value is not False:
+            # SGLang's DeprecatedAction raises ValueError(help) when the option is given: launch fails.
+            problems.append(
+                Problem(
+                    origin,
+                    where,
+                    f"SGLang {catalog.version} refuses --{name} at launch: {flag.help}",
+                    "remove it",
+                    code="sglang-removed-flag",
+                )
+            )
         elif flag.deprecated:
-            rename = renames().get(name, {})
-            instead = flag.replacement or rename.get("replacement", "")
+            instead = _replacement(name, flag)
             problems.append(
                 Problem(
                     origin,
@@ -155,6 +183,15 @@ def flag_problems(profile: ResolvedProfile, catalog: Catalog) -> list[Problem]:
                 )
             )
     return problems
+
+
+def _replacement(name: str, flag: Flag) -> str:
+    """What to write instead of a deprecated flag: the curated rename (in profile syntax), else what
+    SGLang's own deprecation names."""
+    rename = renames().get(name, {})
+    if "since" in rename:
+        return rename["replacement"]
+    return (flag.deprecation or {}).get("new_flag") or flag.replacement
 
 
 def argv_problems(
@@ -183,18 +220,26 @@ def argv_problems(
         if not flag.takes_value or (flag.is_boolean_optional):
             index += 1
             continue
-        if index + 1 >= len(argv):
-            problems.append(Problem(origin, "", f"{token} needs a value", code="sglang-argv"))
-            break
-        value = argv[index + 1]
-        if flag.choices is not None and value not in map(str, flag.choices):
-            problems.append(
-                Problem(
-                    origin,
-                    "",
-                    f"{token} {value!r} is not one of {', '.join(map(str, flag.choices))}",
-                    code="sglang-argv",
+        # nargs + and * take every following token up to the next option.
+        end = index + 2
+        if flag.nargs in ("+", "*"):
+            while end < len(argv) and argv[end] not in options:
+                end += 1
+        values = argv[index + 1 : end]
+        if not values or values[0] in options:
+            if flag.nargs != "*":
+                problems.append(Problem(origin, "", f"{token} needs a value", code="sglang-argv"))
+            index += 1
+            continue
+        for value in values:
+            if flag.choices is not None and value not in map(str, flag.choices):
+                problems.append(
+                    Problem(
+                        origin,
+                        "",
+                        f"{token} {value!r} is not one of {', '.join(map(str, flag.choices))}",
+                        code="sglang-argv",
+                    )
                 )
-            )
-        index += 2
+        index = end
     return problems

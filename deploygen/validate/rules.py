@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import re
 import zoneinfo
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from croniter import croniter
+from croniter import CroniterError, croniter
 
 from deploygen.errors import Problem
 from deploygen.facts import gpu_facts, model_facts
@@ -42,6 +42,12 @@ def _flag(profile: ResolvedProfile, *names: str, default: Any = None) -> Any:
     return next((flags[n] for n in names if n in flags), default)
 
 
+def _number(profile: ResolvedProfile, *names: str, default: Any = None) -> Any:
+    """A numeric flag, or the default when it is unset or not a number (flag_problems reports that)."""
+    value = _flag(profile, *names, default=default)
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else default
+
+
 def _flag_path(profile: ResolvedProfile, *names: str) -> tuple[str, ...]:
     flags = profile.data.get("sglang", {})
     return ("sglang", next((n for n in names if n in flags), names[0]))
@@ -63,8 +69,8 @@ def gpu_count(profile: ResolvedProfile) -> Iterator[Finding]:
 
 
 def parallel_sizes(profile: ResolvedProfile) -> Iterator[Finding]:
-    tp = _flag(profile, "tp-size", "tensor-parallel-size", default=derived_tp_size(profile))
-    pp = _flag(profile, "pp-size", "pipeline-parallel-size", default=1)
+    tp = _number(profile, "tp-size", "tensor-parallel-size", default=derived_tp_size(profile))
+    pp = _number(profile, "pp-size", "pipeline-parallel-size", default=1)
     count = profile.data["gpu"]["count"]
     if tp * pp != count:
         yield Finding(
@@ -99,7 +105,7 @@ def dsa_kv_dtype_explicit(profile: ResolvedProfile) -> Iterator[Finding]:
     ):
         yield Finding(
             "without an explicit --kv-cache-dtype SGLang picks FP8 KV for this DSA model on SM100",
-            ("sglang",),
+            _flag_path(profile, "kv-cache-dtype"),
             "set `kv-cache-dtype: bfloat16` (or fp8_e4m3 if you accept its accuracy loss)",
         )
 
@@ -138,13 +144,21 @@ def spec_v2(profile: ResolvedProfile) -> Iterator[Finding]:
 def memory_fit(profile: ResolvedProfile) -> Iterator[Finding]:
     facts = model_facts(profile.data["model"]["facts"])
     gpu = gpu_facts()[profile.data["gpu"]["type"]]
-    tp = _flag(profile, "tp-size", "tensor-parallel-size", default=derived_tp_size(profile))
-    fraction = _flag(profile, "mem-fraction-static")
-    if fraction is None:
+    tp = _number(profile, "tp-size", "tensor-parallel-size", default=derived_tp_size(profile))
+    pp = _number(profile, "pp-size", "pipeline-parallel-size", default=1)
+    fraction = _number(profile, "mem-fraction-static")
+    if fraction is None or tp * pp <= 0:  # parallel-size reports a bad tp-size x pp-size
         return
-    weights_gb = facts["checkpoint_gb"] / (tp * _flag(profile, "pp-size", "pipeline-parallel-size", default=1))
-    static_gb = gpu["memory_gb"] * fraction
     path = _flag_path(profile, "mem-fraction-static")
+    if not 0 < fraction < 1:
+        yield Finding(
+            f"mem-fraction-static {fraction} is not a fraction of GPU memory",
+            path,
+            "use a value between 0 and 1, e.g. 0.85",
+        )
+        return
+    weights_gb = facts["checkpoint_gb"] / (tp * pp)
+    static_gb = gpu["memory_gb"] * fraction
     if weights_gb >= static_gb:
         yield Finding(
             f"weights need {weights_gb:.0f} GB per GPU but mem-fraction-static {fraction} of "
@@ -156,7 +170,7 @@ def memory_fit(profile: ResolvedProfile) -> Iterator[Finding]:
     kv_dtype = str(_flag(profile, "kv-cache-dtype", default="bfloat16")).replace("bf16", "bfloat16")
     per_token = facts["kv_bytes_per_token"].get(kv_dtype, facts["kv_bytes_per_token"]["bfloat16"])
     pool_tokens = int((static_gb - weights_gb) * 1e9 // per_token)
-    context = _flag(profile, "context-length", default=facts["max_position_embeddings"])
+    context = _number(profile, "context-length", default=facts["max_position_embeddings"])
     if pool_tokens < context:
         yield Finding(
             f"the KV pool holds about {pool_tokens:,} tokens per GPU, less than one request of "
@@ -167,8 +181,8 @@ def memory_fit(profile: ResolvedProfile) -> Iterator[Finding]:
 
 
 def max_total_tokens(profile: ResolvedProfile) -> Iterator[Finding]:
-    cap = _flag(profile, "max-total-tokens")
-    context = _flag(profile, "context-length")
+    cap = _number(profile, "max-total-tokens")
+    context = _number(profile, "context-length")
     if cap is not None and context is not None and cap < context:
         yield Finding(
             f"max-total-tokens {cap:,} caps the whole KV pool below one request of context-length {context:,}",
@@ -178,12 +192,12 @@ def max_total_tokens(profile: ResolvedProfile) -> Iterator[Finding]:
 
 
 def max_total_tokens_per_request(profile: ResolvedProfile) -> Iterator[Finding]:
-    cap = _flag(profile, "max-total-tokens")
-    context = _flag(
+    cap = _number(profile, "max-total-tokens")
+    context = _number(
         profile, "context-length", default=model_facts(profile.data["model"]["facts"])["max_position_embeddings"]
     )
-    running = _flag(profile, "max-running-requests", default=48)
-    if cap is not None and context <= cap < running * context:
+    running = _number(profile, "max-running-requests", default=48)
+    if cap is not None and running > 0 and context <= cap < running * context:
         yield Finding(
             f"max-total-tokens {cap:,} caps the whole KV pool (not one request): {running} running "
             f"requests share it, about {cap // running:,} tokens each",
@@ -194,7 +208,7 @@ def max_total_tokens_per_request(profile: ResolvedProfile) -> Iterator[Finding]:
 
 def watchdog_covers_load(profile: ResolvedProfile) -> Iterator[Finding]:
     facts = model_facts(profile.data["model"]["facts"])
-    watchdog = _flag(profile, "watchdog-timeout", default=300)
+    watchdog = _number(profile, "watchdog-timeout", default=300)
     # Volume reads run at about 1-3 GB/s (FACTS.md, Modal); plan for the slow end.
     load_seconds = facts["checkpoint_gb"] / 1.0
     if watchdog < load_seconds:
@@ -238,7 +252,7 @@ def modal_scaling(profile: ResolvedProfile) -> Iterator[Finding]:
 
 
 def idle_sglang_slots(profile: ResolvedProfile) -> Iterator[Finding]:
-    running = _flag(profile, "max-running-requests")
+    running = _number(profile, "max-running-requests")
     max_inputs = profile.data["scaling"]["max_inputs"]
     if running is not None and max_inputs < running:
         yield Finding(
@@ -251,7 +265,7 @@ def idle_sglang_slots(profile: ResolvedProfile) -> Iterator[Finding]:
 
 
 def queued_in_sglang(profile: ResolvedProfile) -> Iterator[Finding]:
-    running = _flag(profile, "max-running-requests")
+    running = _number(profile, "max-running-requests")
     max_inputs = profile.data["scaling"]["max_inputs"]
     if running is not None and max_inputs > running:
         yield Finding(
@@ -261,13 +275,30 @@ def queued_in_sglang(profile: ResolvedProfile) -> Iterator[Finding]:
         )
 
 
+def _cron_times(schedule: str, count: int) -> list[float]:
+    """The first fire times of a cron from the epoch; empty when it is invalid or never fires."""
+    if not croniter.is_valid(schedule):
+        return []
+    runs = croniter(schedule, 0)
+    try:
+        return [runs.get_next(float) for _ in range(count)]
+    except CroniterError:  # a valid expression for a date that never comes, e.g. 30 February
+        return []
+
+
 def keepalive_cron(profile: ResolvedProfile) -> Iterator[Finding]:
     keepalive = profile.data["keepalive"]
-    if not croniter.is_valid(keepalive["schedule"]) or len(keepalive["schedule"].split()) != 5:
+    if len(keepalive["schedule"].split()) != 5 or not croniter.is_valid(keepalive["schedule"]):
         yield Finding(
             f"{keepalive['schedule']!r} is not a five-field cron expression",
             ("keepalive", "schedule"),
             "for example '*/14 6-22 * * MON-FRI'",
+        )
+    elif not _cron_times(keepalive["schedule"], 1):
+        yield Finding(
+            f"{keepalive['schedule']!r} never fires",
+            ("keepalive", "schedule"),
+            "check the day-of-month and month fields",
         )
     try:
         zoneinfo.ZoneInfo(keepalive["timezone"])
@@ -281,13 +312,15 @@ def keepalive_cron(profile: ResolvedProfile) -> Iterator[Finding]:
 
 def keepalive_interval(profile: ResolvedProfile) -> Iterator[Finding]:
     keepalive = profile.data["keepalive"]
-    if not keepalive["enabled"] or not croniter.is_valid(keepalive["schedule"]):
+    times = _cron_times(keepalive["schedule"], 200) if keepalive["enabled"] else []
+    if not times:
         return
     window = profile.data["scaling"]["scaledown_window"]
-    runs = croniter(keepalive["schedule"], 0)
-    times = [runs.get_next(float) for _ in range(200)]
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False) if b - a < 3600]
-    if gaps and max(gaps) >= window:
+    # Gaps over an hour are the cron's off hours (nights, weekends); scaledown_window is at most an hour,
+    # so a cron with no shorter gap never keeps a replica warm.
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [gap for gap in gaps if gap <= 3600] or gaps
+    if max(gaps) >= window:
         yield Finding(
             f"the cron pings every {max(gaps) / 60:.0f} min, but a replica scales down after "
             f"{window / 60:.0f} idle min",
@@ -320,10 +353,22 @@ def volumes_distinct(profile: ResolvedProfile) -> Iterator[Finding]:
 
 
 FLOATING_TAGS = {"", "latest", "dev", "nightly", "main"}
+# registry[:port]/name[:tag][@digest], as `docker pull` reads it; the digest is checked on its own below.
+IMAGE_REFERENCE = re.compile(
+    r"(?:[A-Za-z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:[._-]+[a-z0-9]+)*(?:/[a-z0-9]+(?:[._-]+[a-z0-9]+)*)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@[A-Za-z0-9:]+)?"
+)
 
 
 def image_pinned(profile: ResolvedProfile) -> Iterator[Finding]:
     image = profile.data["image"]["sglang_image"]
+    if not IMAGE_REFERENCE.fullmatch(image):
+        yield Finding(
+            f"{image!r} is not an image reference Modal can pull",
+            ("image", "sglang_image"),
+            "write REPOSITORY:TAG, e.g. lmsysorg/sglang:v0.5.10.post1-cu130",
+        )
+        return
     name, _, digest = image.partition("@")
     repository, _, tag = name.rpartition(":") if ":" in name.split("/")[-1] else (name, "", "")
     if digest:
@@ -339,8 +384,10 @@ def image_pinned(profile: ResolvedProfile) -> Iterator[Finding]:
             ("image", "sglang_image"),
             "pin a release tag such as lmsysorg/sglang:v0.5.10.post1-cu130",
         )
+        return
     version = profile.data["image"]["sglang_version"]
-    if tag and not digest and not re.match(rf"v{re.escape(version)}(-|$)", tag):
+    # With a digest too: a tag that names another version says the digest is not the one meant.
+    if tag and not re.match(rf"v{re.escape(version)}(-|$)", tag):
         yield Finding(
             f"image tag {tag!r} does not match sglang_version {version}",
             ("image", "sglang_version"),
@@ -348,22 +395,21 @@ def image_pinned(profile: ResolvedProfile) -> Iterator[Finding]:
         )
 
 
-def compile_cache_per_arch(profile: ResolvedProfile) -> Iterator[Finding]:
+def compile_cache_per_arch(profile: ResolvedProfile, others: Iterable[str] | None = None) -> Iterator[Finding]:
+    """`others`: the profiles (names or paths) that could share the volume; the shipped ones by default."""
     name = profile.data["volumes"]["compile_cache"]["name"]
     arch = _arch(profile)
-    for other in available_profiles():
-        if other == profile.name:
-            continue
+    for other in available_profiles() if others is None else others:
         try:
             theirs = load_profile(other)
         except Exception:  # noqa: BLE001 - a broken sibling is reported when it is validated itself
             continue
-        if theirs.abstract or theirs.get("volumes", "compile_cache", "name") != name:
+        if theirs.path == profile.path or theirs.abstract or theirs.get("volumes", "compile_cache", "name") != name:
             continue
         their_gpu = theirs.get("gpu", "type")
         if their_gpu in gpu_facts() and gpu_facts()[their_gpu]["arch"] != arch:
             yield Finding(
-                f"compile cache {name!r} is also used by profile {other!r} on {their_gpu} "
+                f"compile cache {name!r} is also used by profile {theirs.name!r} on {their_gpu} "
                 f"({gpu_facts()[their_gpu]['arch']}); kernels are per architecture",
                 ("volumes", "compile_cache", "name"),
                 f"name a cache volume for {arch}, e.g. {name}-{arch}",

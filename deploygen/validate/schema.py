@@ -6,6 +6,7 @@ import copy
 import difflib
 import functools
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +24,19 @@ def profile_schema() -> dict[str, Any]:
     return json.loads(SCHEMA_PATH.read_text())
 
 
+def _ecma_pattern(validator, pattern, instance, schema):  # noqa: ANN001, ANN202 - jsonschema's signature
+    """`pattern` as JSON Schema means it (ECMA-262): a final `$` matches only at the very end, where
+    Python's `$` also matches before a trailing newline (so "name\\n" would pass `^[a-z]+$`)."""
+    if validator.is_type(instance, "string") and not re.search(re.sub(r"(?<!\\)\$$", r"\\Z", pattern), instance):
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
 @functools.cache
 def _validator() -> jsonschema.Draft202012Validator:
     schema = profile_schema()
     jsonschema.Draft202012Validator.check_schema(schema)
-    return jsonschema.Draft202012Validator(schema)
+    strict = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": _ecma_pattern})
+    return strict(schema)
 
 
 def _resolve_ref(node: dict[str, Any]) -> dict[str, Any]:

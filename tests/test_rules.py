@@ -1,0 +1,476 @@
+"""Semantic rules: each code fires on a minimal change to a shipped profile, blaming the field and line."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import ROOT, run_cli
+from deploygen.errors import UserError
+from deploygen.load import load_profile
+from deploygen.validate import check
+from deploygen.validate.rules import RULES, compile_cache_per_arch, rule_problems
+from deploygen.validate.schema import apply_defaults, schema_problems
+
+# Codes with a test below that triggers them; filled as the tests are defined, not as they run.
+COVERED: list[str] = []
+
+
+def covers(*codes: str):
+    def mark(test):
+        COVERED.extend(codes)
+        return test
+
+    return mark
+
+
+@pytest.fixture(autouse=True)
+def _in_repository(monkeypatch):
+    monkeypatch.chdir(ROOT)
+
+
+def child(tmp_path, body: str, parent: str = "b200-prod", name: str = "child"):
+    """A profile that extends a shipped one; `body` starts on line 3."""
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(f"schema_version: 1\nextends: {ROOT / 'profiles' / parent}.yaml\n{body}")
+    return path
+
+
+def findings(path, code: str) -> list[str]:
+    """What a user sees for one rule: its problems (errors, warnings and notes) as printed."""
+    profile = load_profile(str(path))
+    assert schema_problems(profile) == []
+    apply_defaults(profile)
+    return [str(p) for p in rule_problems(profile) if p.code == code]
+
+
+@covers("gpu-count")
+def test_more_gpus_than_modal_allows_for_the_type(tmp_path):
+    profile = child(tmp_path, "gpu:\n  type: A10\n  count: 5\n")
+    assert findings(profile, "gpu-count") == [
+        f"{profile}:5:3: error[gpu-count]: gpu.count: Modal allows at most 4 A10 GPUs per container"
+    ]
+
+
+@covers("parallel-size")
+def test_tp_times_pp_must_use_every_gpu(tmp_path):
+    profile = child(tmp_path, "sglang:\n  tp-size: 4\n")
+    assert findings(profile, "parallel-size") == [
+        f"{profile}:4:3: error[parallel-size]: sglang.tp-size: tp-size 4 x pp-size 1 = 4, but the container has 8 GPUs"
+        "\n    hint: leave tp-size unset (it is derived from gpu.count) or make tp-size x pp-size equal gpu.count"
+    ]
+
+
+def test_a_zero_pipeline_size_is_a_located_error_not_a_division_by_zero(tmp_path):
+    profile = child(tmp_path, "sglang:\n  pp-size: 0\n")
+    assert findings(profile, "parallel-size")[0].startswith(
+        f"{profile}:4:3: error[parallel-size]: sglang.pp-size: tp-size 8 x pp-size 0 = 0"
+    )
+    assert findings(profile, "memory-fit") == []
+
+
+@covers("trtllm-needs-blackwell")
+def test_h200_with_the_trtllm_decode_backend_names_the_hopper_alternatives(tmp_path):
+    profile = child(tmp_path, "sglang:\n  nsa-decode-backend: trtllm\n", parent="h200")
+    assert findings(profile, "trtllm-needs-blackwell") == [
+        f"{profile}:4:3: error[trtllm-needs-blackwell]: sglang.nsa-decode-backend: --nsa-decode-backend trtllm "
+        "runs only on Blackwell (SM100); H200 is sm90\n"
+        "    hint: on Hopper remove it (SGLang then picks flashmla_sparse prefill and fa3 decode) or set "
+        "flashmla_sparse / fa3 explicitly"
+    ]
+    with pytest.raises(UserError, match=r"error\[trtllm-needs-blackwell\]"):
+        check(str(profile))
+
+
+@covers("dsa-kv-dtype")
+def test_auto_kv_dtype_for_a_dsa_model_on_b200(tmp_path):
+    profile = child(tmp_path, "sglang:\n  kv-cache-dtype: auto\n")
+    assert findings(profile, "dsa-kv-dtype") == [
+        f"{profile}:4:3: error[dsa-kv-dtype]: sglang.kv-cache-dtype: without an explicit --kv-cache-dtype SGLang "
+        "picks FP8 KV for this DSA model on SM100\n"
+        "    hint: set `kv-cache-dtype: bfloat16` (or fp8_e4m3 if you accept its accuracy loss)"
+    ]
+
+
+@covers("fp8-kv-eagle")
+def test_fp8_kv_with_eagle_on_blackwell_warns(tmp_path):
+    profile = child(tmp_path, "sglang:\n  kv-cache-dtype: fp8_e4m3\n")
+    assert findings(profile, "fp8-kv-eagle") == [
+        f"{profile}:4:3: warning[fp8-kv-eagle]: sglang.kv-cache-dtype: FP8 KV with EAGLE on Blackwell loses "
+        "accuracy on GLM-5.1-FP8 (SGLang #22671, #27661)\n"
+        "    hint: use `kv-cache-dtype: bfloat16`"
+    ]
+
+
+@covers("spec-v2")
+def test_spec_v2_needs_topk_1(tmp_path):
+    profile = child(tmp_path, "sglang:\n  speculative-eagle-topk: 2\n")
+    assert findings(profile, "spec-v2") == [
+        f"{profile}:4:3: error[spec-v2]: sglang.speculative-eagle-topk: EAGLE spec v2 needs "
+        "`speculative-eagle-topk: 1`\n"
+        "    hint: set speculative-eagle-topk to 1"
+    ]
+
+
+def test_spec_v2_variable_is_gone_after_0_5_14(tmp_path):
+    profile = child(
+        tmp_path,
+        "image:\n  sglang_image: lmsysorg/sglang:v0.5.23\n  sglang_version: 0.5.23\n"
+        '  env:\n    SGLANG_ENABLE_SPEC_V2: "1"\n',
+        parent="h200",
+    )
+    assert findings(profile, "spec-v2") == [
+        f"{profile}:7:5: error[spec-v2]: image.env.SGLANG_ENABLE_SPEC_V2: SGLang 0.5.23 no longer reads "
+        "SGLANG_ENABLE_SPEC_V2\n"
+        "    hint: remove it; spec v2 is the default there"
+    ]
+
+
+@covers("memory-fit")
+@pytest.mark.parametrize(
+    ("sglang", "message", "hint"),
+    [
+        (
+            "mem-fraction-static: 0.4",
+            "weights need 89 GB per GPU but mem-fraction-static 0.4 of 192 GB reserves 77 GB",
+            "use more GPUs or GPUs with more memory, or raise mem-fraction-static",
+        ),
+        (
+            "mem-fraction-static: 0.5\n  context-length: 202752",
+            "the KV pool holds about 69,893 tokens per GPU, less than one request of context-length 202,752",
+            "lower context-length or raise mem-fraction-static",
+        ),
+        (
+            "mem-fraction-static: 1.2",
+            "mem-fraction-static 1.2 is not a fraction of GPU memory",
+            "use a value between 0 and 1, e.g. 0.85",
+        ),
+    ],
+    ids=["weights", "one-request", "not-a-fraction"],
+)
+def test_weights_and_one_request_must_fit_the_static_memory(tmp_path, sglang, message, hint):
+    profile = child(tmp_path, f"sglang:\n  {sglang}\n")
+    assert findings(profile, "memory-fit") == [
+        f"{profile}:4:3: error[memory-fit]: sglang.mem-fraction-static: {message}\n    hint: {hint}"
+    ]
+
+
+@covers("max-total-tokens-below-context")
+def test_a_pool_cap_below_one_request(tmp_path):
+    profile = child(tmp_path, "sglang:\n  max-total-tokens: 32768\n")
+    assert findings(profile, "max-total-tokens-below-context") == [
+        f"{profile}:4:3: error[max-total-tokens-below-context]: sglang.max-total-tokens: max-total-tokens 32,768 "
+        "caps the whole KV pool below one request of context-length 65,536\n"
+        "    hint: remove max-total-tokens; the per-request ceiling is context-length"
+    ]
+
+
+@covers("max-total-tokens-pool-cap")
+def test_the_guides_max_total_tokens_leaves_about_1365_tokens_per_running_request(tmp_path):
+    profile = child(
+        tmp_path, "sglang:\n  max-total-tokens: 65536\n  context-length: 65536\n  max-running-requests: 48\n"
+    )
+    assert findings(profile, "max-total-tokens-pool-cap") == [
+        f"{profile}:4:3: warning[max-total-tokens-pool-cap]: sglang.max-total-tokens: max-total-tokens 65,536 caps "
+        "the whole KV pool (not one request): 48 running requests share it, about 1,365 tokens each\n"
+        "    hint: remove it to let the pool use mem-fraction-static; the per-request ceiling is context-length"
+    ]
+
+
+@covers("timeouts-cover-load")
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            "sglang:\n  watchdog-timeout: 300\n",
+            "4:3: error[timeouts-cover-load]: sglang.watchdog-timeout: watchdog-timeout 300s is shorter than a "
+            "712 GB load at 1 GB/s (~712s)\n    hint: set watchdog-timeout to at least 1068",
+        ),
+        (
+            "scaling:\n  startup_timeout: 600\n",
+            "4:3: error[timeouts-cover-load]: scaling.startup_timeout: startup_timeout 600s ends @modal.enter before "
+            "the 1500s health wait can\n"
+            "    hint: make scaling.startup_timeout at least lifecycle.health.timeout plus the warmup time",
+        ),
+        (
+            "lifecycle:\n  health:\n    timeout: 600\n",
+            "5:5: error[timeouts-cover-load]: lifecycle.health.timeout: health timeout 600s is shorter than the "
+            "~712s weight load\n    hint: raise it to at least 1068",
+        ),
+    ],
+    ids=["watchdog", "startup", "health"],
+)
+def test_timeouts_must_outlast_the_weight_load(tmp_path, body, expected):
+    profile = child(tmp_path, body)
+    assert findings(profile, "timeouts-cover-load") == [f"{profile}:{expected}"]
+
+
+@covers("modal-scaling")
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            "scaling:\n  min_containers: 4\n",
+            "4:3: error[modal-scaling]: scaling.min_containers: min_containers 4 > max_containers 3\n"
+            "    hint: Modal rejects this at deploy time",
+        ),
+        (
+            "scaling:\n  target_inputs: 30\n",
+            "4:3: error[modal-scaling]: scaling.target_inputs: target_inputs 30 > max_inputs 20\n"
+            "    hint: target_inputs must be at most max_inputs",
+        ),
+    ],
+    ids=["min-over-max", "target-over-max"],
+)
+def test_modal_scaling_limits_checked_before_deploy(tmp_path, body, expected):
+    profile = child(tmp_path, body)
+    assert findings(profile, "modal-scaling") == [f"{profile}:{expected}"]
+
+
+@covers("idle-sglang-slots")
+def test_fewer_modal_inputs_than_sglang_slots_is_a_note(tmp_path):
+    profile = child(tmp_path, "scaling:\n  max_inputs: 16\n")
+    assert findings(profile, "idle-sglang-slots") == [
+        f"{profile}:4:3: info[idle-sglang-slots]: scaling.max_inputs: max_inputs 16 lets at most 16 requests reach "
+        "SGLang, so 32 of max-running-requests 48 stay idle\n"
+        "    hint: raise max_inputs to 48 (with target_inputs 16 to scale out early) or lower max-running-requests"
+    ]
+
+
+@covers("queued-in-sglang")
+def test_more_modal_inputs_than_sglang_slots_warns(tmp_path):
+    profile = child(tmp_path, "scaling:\n  max_inputs: 64\n")
+    assert findings(profile, "queued-in-sglang") == [
+        f"{profile}:4:3: warning[queued-in-sglang]: scaling.max_inputs: max_inputs 64 admits more requests than "
+        "max-running-requests 48; the rest queue inside SGLang instead of starting a replica"
+    ]
+
+
+@covers("keepalive-cron")
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        (
+            "schedule",
+            "every 14 minutes",
+            "keepalive.schedule: 'every 14 minutes' is not a five-field cron expression\n"
+            "    hint: for example '*/14 6-22 * * MON-FRI'",
+        ),
+        (
+            "schedule",
+            "0 */14 6-22 * * MON-FRI",
+            "keepalive.schedule: '0 */14 6-22 * * MON-FRI' is not a five-field cron expression\n"
+            "    hint: for example '*/14 6-22 * * MON-FRI'",
+        ),
+        (
+            "schedule",
+            "0 0 30 2 *",
+            "keepalive.schedule: '0 0 30 2 *' never fires\n    hint: check the day-of-month and month fields",
+        ),
+        (
+            "timezone",
+            "Mars/Olympus_Mons",
+            "keepalive.timezone: 'Mars/Olympus_Mons' is not an IANA time zone\n"
+            "    hint: for example 'UTC' or 'Europe/Berlin'",
+        ),
+        (
+            "timezone",
+            "../../etc/passwd",
+            "keepalive.timezone: '../../etc/passwd' is not an IANA time zone\n"
+            "    hint: for example 'UTC' or 'Europe/Berlin'",
+        ),
+    ],
+    ids=["words", "six-fields", "30-february", "unknown-zone", "path-as-zone"],
+)
+def test_a_bad_cron_or_time_zone_is_an_error(tmp_path, field, value, expected):
+    profile = child(tmp_path, f"keepalive:\n  enabled: true\n  {field}: '{value}'\n", parent="b200-business-hours")
+    assert findings(profile, "keepalive-cron") == [f"{profile}:5:3: error[keepalive-cron]: {expected}"]
+
+
+@covers("keepalive-interval")
+@pytest.mark.parametrize(("schedule", "minutes"), [("*/30 6-22 * * MON-FRI", 30), ("0 * * * *", 60)])
+def test_pings_further_apart_than_the_scaledown_window_warn(tmp_path, schedule, minutes):
+    profile = child(tmp_path, f"keepalive:\n  schedule: '{schedule}'\n", parent="b200-business-hours")
+    assert findings(profile, "keepalive-interval") == [
+        f"{profile}:4:3: warning[keepalive-interval]: keepalive.schedule: the cron pings every {minutes} min, but a "
+        "replica scales down after 15 idle min\n"
+        "    hint: ping more often than scaling.scaledown_window"
+    ]
+
+
+def test_the_shipped_business_hours_cron_keeps_its_replica_warm():
+    assert findings(ROOT / "profiles" / "b200-business-hours.yaml", "keepalive-interval") == []
+
+
+@covers("volumes")
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            "volumes:\n  compile_cache:\n    name: glm51-model-weights\n",
+            "5:5: error[volumes]: volumes.compile_cache.name: weights and compile cache share one volume\n"
+            "    hint: give the compile cache its own volume",
+        ),
+        (
+            "volumes:\n  compile_cache:\n    mount: /model-cache/dg\n",
+            "5:5: error[volumes]: volumes.compile_cache.mount: mount paths /model-cache and /model-cache/dg overlap\n"
+            "    hint: mount each volume on its own path",
+        ),
+        (
+            "model:\n  path: /weights/GLM-5.1-FP8\n",
+            "4:3: error[volumes]: model.path: model.path /weights/GLM-5.1-FP8 is not inside the weights mount "
+            "/model-cache\n    hint: use a folder under /model-cache",
+        ),
+    ],
+    ids=["same-name", "nested-mounts", "model-outside-mount"],
+)
+def test_volumes_need_their_own_names_and_paths(tmp_path, body, expected):
+    profile = child(tmp_path, body)
+    assert findings(profile, "volumes") == [f"{profile}:{expected}"]
+
+
+@covers("image-pinned")
+@pytest.mark.parametrize(
+    ("image", "moves"),
+    [
+        ("lmsysorg/sglang:latest", "latest"),
+        ("lmsysorg/sglang:dev", "dev"),
+        ("lmsysorg/sglang", "no tag"),
+        ("lmsysorg/sglang:nightly-20261101", "nightly-20261101"),
+    ],
+)
+def test_a_floating_image_tag_is_an_error(tmp_path, image, moves):
+    profile = child(tmp_path, f"image:\n  sglang_image: {image}\n")
+    assert findings(profile, "image-pinned") == [
+        f"{profile}:4:3: error[image-pinned]: image.sglang_image: image {image!r} is not pinned: {moves} moves\n"
+        "    hint: pin a release tag such as lmsysorg/sglang:v0.5.10.post1-cu130"
+    ]
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "lmsysorg/sglang:v0.5.23-cu130",
+        "lmsysorg/sglang:v0.5.23-cu130@sha256:" + "0" * 64,
+    ],
+    ids=["tag", "tag-and-digest"],
+)
+def test_an_image_tag_of_another_version_than_sglang_version_is_an_error(tmp_path, image):
+    profile = child(tmp_path, f"image:\n  sglang_image: {image}\n  sglang_version: 0.5.10.post1\n")
+    assert findings(profile, "image-pinned") == [
+        f"{profile}:5:3: error[image-pinned]: image.sglang_version: image tag 'v0.5.23-cu130' does not match "
+        "sglang_version 0.5.10.post1\n"
+        "    hint: use the v0.5.10.post1 image or set sglang_version to the image's version"
+    ]
+
+
+def test_a_malformed_digest_or_image_reference_is_an_error(tmp_path):
+    digest = child(tmp_path, "image:\n  sglang_image: lmsysorg/sglang@sha256:abc\n", name="digest")
+    assert findings(digest, "image-pinned") == [
+        f"{digest}:4:3: error[image-pinned]: image.sglang_image: 'sha256:abc' is not a sha256 digest\n"
+        "    hint: copy the digest from the registry, e.g. `docker buildx imagetools inspect IMAGE`"
+    ]
+    spaced = child(tmp_path, "image:\n  sglang_image: 'lmsysorg/sglang:v0.5.10.post1-cu130 '\n", name="spaced")
+    assert findings(spaced, "image-pinned") == [
+        f"{spaced}:4:3: error[image-pinned]: image.sglang_image: 'lmsysorg/sglang:v0.5.10.post1-cu130 ' is not an "
+        "image reference Modal can pull\n"
+        "    hint: write REPOSITORY:TAG, e.g. lmsysorg/sglang:v0.5.10.post1-cu130"
+    ]
+
+
+def test_a_digest_pinned_image_of_the_right_version_passes(tmp_path):
+    image = "lmsysorg/sglang:v0.5.10.post1-cu130@sha256:" + "a" * 64
+    assert findings(child(tmp_path, f"image:\n  sglang_image: {image}\n"), "image-pinned") == []
+
+
+@covers("compile-cache-per-arch")
+def test_an_h200_profile_on_the_b200_compile_cache_is_an_error(tmp_path):
+    profile = child(tmp_path, "volumes:\n  compile_cache:\n    name: glm51-deepgemm-cache\n", parent="h200")
+    expected = (
+        f"{profile}:5:5: error[compile-cache-per-arch]: volumes.compile_cache.name: compile cache "
+        "'glm51-deepgemm-cache' is also used by profile 'b200-prod' on B200 (sm100); kernels are per architecture\n"
+        "    hint: name a cache volume for sm90, e.g. glm51-deepgemm-cache-sm90"
+    )
+    assert expected in findings(profile, "compile-cache-per-arch")
+
+
+def test_the_compile_cache_rule_compares_with_the_profiles_it_is_given(tmp_path):
+    sibling = child(tmp_path, "", parent="b200-prod", name="sibling")
+    profile = load_profile(str(child(tmp_path, "", parent="h200")))
+    apply_defaults(profile)
+    assert list(compile_cache_per_arch(profile, others=[str(sibling)])) == []
+    same_cache = child(tmp_path, "volumes:\n  compile_cache:\n    name: glm51-deepgemm-cache-h200\n", name="sibling")
+    [finding] = compile_cache_per_arch(profile, others=[str(same_cache)])
+    assert finding.message == (
+        "compile cache 'glm51-deepgemm-cache-h200' is also used by profile 'sibling' on B200 (sm100); "
+        "kernels are per architecture"
+    )
+    assert finding.blame == ("volumes", "compile_cache", "name")
+
+
+def test_profiles_of_one_architecture_may_share_a_compile_cache():
+    assert findings(ROOT / "profiles" / "b200-always-on.yaml", "compile-cache-per-arch") == []
+
+
+@covers("inline-secret")
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            "description: GLM with token hf_AbCdEfGhIjKlMnOpQrStUvWxYz0123 inside\n",
+            "3:1: error[inline-secret]: description: this value looks like an API key or token; secrets never go in a "
+            "profile\n    hint: store it with `modal secret create` and name the Modal secret under `secrets`",
+        ),
+        (
+            "keepalive:\n  url: https://glm.example.com/?key=sk-0123456789abcdefghijklmnop\n",
+            "4:3: error[inline-secret]: keepalive.url: this value looks like an API key or token; secrets never go in "
+            "a profile\n    hint: store it with `modal secret create` and name the Modal secret under `secrets`",
+        ),
+        (
+            'image:\n  env:\n    HF_TOKEN: "placeholder"\n',
+            "5:5: error[inline-secret]: image.env.HF_TOKEN: image.env.HF_TOKEN looks like a secret; its value would be "
+            "baked into the image\n"
+            "    hint: store it with `modal secret create NAME KEY=...` and name that secret under `secrets`",
+        ),
+    ],
+    ids=["hf-token-in-description", "key-in-url", "env-HF_TOKEN"],
+)
+def test_secrets_never_go_in_a_profile(tmp_path, body, expected):
+    profile = child(tmp_path, body)
+    assert findings(profile, "inline-secret") == [f"{profile}:{expected}"]
+
+
+@covers("model-revision")
+def test_a_branch_revision_is_a_note_and_a_commit_is_not(tmp_path):
+    branch = child(tmp_path, "model:\n  revision: release\n", name="branch")
+    assert findings(branch, "model-revision") == [
+        f"{branch}:4:3: info[model-revision]: model.revision: revision 'release' is a branch: download_model records "
+        "the commit it resolves to, but the next download may fetch newer weights\n"
+        "    hint: pin the 40-hex commit from the Hub's 'Files and versions' page once validated"
+    ]
+    commit = child(tmp_path, f"model:\n  revision: {'0123456789abcdef' * 2}01234567\n", name="commit")
+    assert findings(commit, "model-revision") == []
+
+
+def test_every_rule_has_a_test_that_triggers_it():
+    assert sorted(set(COVERED)) == sorted(rule.code for rule in RULES)
+
+
+def test_strict_fails_on_a_warning_and_names_it(tmp_path):
+    profile = child(tmp_path, "scaling:\n  max_inputs: 64\n")
+    relaxed = run_cli("validate", str(profile))
+    assert relaxed.returncode == 0
+    assert f"{profile}: valid (2 notes)" in relaxed.stdout
+    strict = run_cli("validate", str(profile), "--strict")
+    assert strict.returncode == 1
+    assert strict.stderr == (
+        f"{profile}:4:3: warning[queued-in-sglang]: scaling.max_inputs: max_inputs 64 admits more requests than "
+        "max-running-requests 48; the rest queue inside SGLang instead of starting a replica\n"
+    )
+    assert "valid" not in strict.stdout
+
+
+def test_strict_never_fails_on_info_notes():
+    result = run_cli("validate", "b200-prod", "--strict")
+    assert result.returncode == 0
+    assert "info[model-revision]" in result.stderr and "warning" not in result.stderr
+    assert result.stdout == "profiles/b200-prod.yaml: valid (2 notes)\n"
