@@ -190,15 +190,24 @@ def test_a_deprecated_flag_on_0_5_23_warns_with_its_replacement_and_fails_strict
     assert errors(profile, strict=True) == [expected]
 
 
-def test_attention_backend_nsa_on_0_5_23_passes_since_its_catalog_does_not_mark_it_deprecated(tmp_path):
-    """FACTS.md 2 calls `nsa` a deprecated alias of `dsa` in 0.5.23, but the catalog extracted from that
-    version's parser lists it as a plain choice and its help says nothing: the generator follows the catalog."""
+def test_attention_backend_nsa_on_0_5_23_warns_that_it_is_a_deprecated_alias(tmp_path):
+    """The catalog lists `nsa` as a plain choice (argparse cannot say more); FACTS.md 2 says it is only a
+    deprecated alias of `dsa` there, recorded in data/sglang-deprecated-values.yaml."""
     flag = load_catalog("0.5.23").by_option["--attention-backend"]
     assert "nsa" in flag.choices and "dsa" in flag.choices
-    assert flag.help == "Choose the kernels for attention layers."
     profile = on_0_5_23(tmp_path, "  attention-backend: nsa\n")
-    checked = check(str(profile), strict=True)
-    assert flags_in(checked.deployment.argv, "--attention-backend") == ["nsa"]
+    expected = (
+        f"{profile}:3:3: warning[sglang-deprecated-value]: sglang.attention-backend: --attention-backend nsa "
+        "is a deprecated alias in SGLang 0.5.23 (since 0.5.14)\n"
+        "    hint: use `attention-backend: dsa`"
+    )
+    assert [str(w) for w in check(str(profile)).warnings if w.code == "sglang-deprecated-value"] == [expected]
+    assert errors(profile, strict=True) == [expected]
+
+
+def test_attention_backend_nsa_on_0_5_10_is_the_current_name(tmp_path):
+    profile = child(tmp_path, "sglang:\n  attention-backend: nsa\n")
+    assert [w for w in check(str(profile)).warnings if w.code == "sglang-deprecated-value"] == []
 
 
 def test_a_flag_whose_sglang_action_raises_at_launch_is_an_error(tmp_path):

@@ -96,9 +96,20 @@ def test_fp8_kv_with_eagle_on_blackwell_warns(tmp_path):
     profile = child(tmp_path, "sglang:\n  kv-cache-dtype: fp8_e4m3\n")
     assert findings(profile, "fp8-kv-eagle") == [
         f"{profile}:4:3: warning[fp8-kv-eagle]: sglang.kv-cache-dtype: FP8 KV with EAGLE on Blackwell loses "
-        "accuracy on GLM-5.1-FP8 (SGLang #22671, #27661)\n"
+        "accuracy on DSA models such as GLM-5.1-FP8 (SGLang #22671, #27661)\n"
         "    hint: use `kv-cache-dtype: bfloat16`"
     ]
+
+
+@covers("deepgemm-arch")
+def test_deepgemm_precompile_on_a_gpu_without_deepgemm_kernels_warns(tmp_path):
+    profile = child(tmp_path, "lifecycle:\n  compile:\n    enabled: true\n", parent="smoke")
+    assert findings(profile, "deepgemm-arch") == [
+        f"{profile}:5:5: warning[deepgemm-arch]: lifecycle.compile.enabled: DeepGEMM has no kernels for L4 (sm89); "
+        "compile_deepgemm would spend GPU time for nothing\n"
+        "    hint: set lifecycle.compile.enabled: false"
+    ]
+    assert findings(child(tmp_path, "", parent="smoke", name="as-shipped"), "deepgemm-arch") == []
 
 
 @covers("spec-v2")

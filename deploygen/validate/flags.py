@@ -15,6 +15,7 @@ from deploygen.errors import Origin, Problem
 from deploygen.load import ResolvedProfile
 from deploygen.sglang.catalog import Catalog, Flag, available_versions, catalog_version_for, load_catalog
 
+DEPRECATED_VALUES_PATH = Path(__file__).resolve().parents[2] / "data" / "sglang-deprecated-values.yaml"
 RENAMES_PATH = Path(__file__).resolve().parents[2] / "data" / "sglang-renames.yaml"
 # Flags the generator writes from other sections; setting them in `sglang` would contradict those.
 DERIVED = {
@@ -170,6 +171,17 @@ def flag_problems(profile: ResolvedProfile, catalog: Catalog) -> list[Problem]:
                     code="sglang-removed-flag",
                 )
             )
+        elif (alias := _deprecated_value(name, value, catalog)) is not None:
+            problems.append(
+                Problem(
+                    origin,
+                    where,
+                    f"--{name} {value} is a deprecated alias in SGLang {catalog.version} (since {alias['since']})",
+                    f"use `{name}: {alias['replacement']}`",
+                    severity="warning",
+                    code="sglang-deprecated-value",
+                )
+            )
         elif flag.deprecated:
             instead = _replacement(name, flag)
             problems.append(
@@ -183,6 +195,23 @@ def flag_problems(profile: ResolvedProfile, catalog: Catalog) -> list[Problem]:
                 )
             )
     return problems
+
+
+@functools.cache
+def deprecated_values() -> dict[str, dict[str, dict[str, str]]]:
+    return yaml.safe_load(DEPRECATED_VALUES_PATH.read_text())
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", version)[:3])
+
+
+def _deprecated_value(name: str, value: object, catalog: Catalog) -> dict[str, str] | None:
+    """The curated entry for a value SGLang keeps only as a deprecated alias in this version."""
+    entry = deprecated_values().get(name, {}).get(str(value))
+    if entry and _version_tuple(catalog.version) >= _version_tuple(str(entry["since"])):
+        return entry
+    return None
 
 
 def _replacement(name: str, flag: Flag) -> str:

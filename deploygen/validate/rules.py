@@ -6,17 +6,19 @@ its source. A rule's check returns findings; the table turns them into located p
 
 from __future__ import annotations
 
+import functools
 import re
 import zoneinfo
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from croniter import CroniterError, croniter
 
-from deploygen.errors import Problem
+from deploygen.errors import Problem, UserError
 from deploygen.facts import gpu_facts, model_facts
-from deploygen.load import ResolvedProfile, available_profiles, load_profile
+from deploygen.load import ResolvedProfile, available_profiles, load_profile, profile_path
 from deploygen.plan.deployment import derived_tp_size
 
 GiB = 1024**3
@@ -92,7 +94,9 @@ def trtllm_needs_blackwell(profile: ResolvedProfile) -> Iterator[Finding]:
                 f"--{name} trtllm runs only on Blackwell (SM100); {profile.data['gpu']['type']} is {_arch(profile)}",
                 ("sglang", name),
                 "on Hopper remove it (SGLang then picks flashmla_sparse prefill and fa3 decode) or set "
-                "flashmla_sparse / fa3 explicitly",
+                "flashmla_sparse / fa3 explicitly"
+                if _arch(profile) == "sm90"
+                else "remove it and let SGLang pick a backend for this GPU",
             )
 
 
@@ -113,11 +117,12 @@ def dsa_kv_dtype_explicit(profile: ResolvedProfile) -> Iterator[Finding]:
 def fp8_kv_with_eagle(profile: ResolvedProfile) -> Iterator[Finding]:
     if (
         _arch(profile) == "sm100"
+        and model_facts(profile.data["model"]["facts"]).get("attention") == "dsa"
         and str(_flag(profile, "kv-cache-dtype", default="")).startswith("fp8")
         and _flag(profile, "speculative-algorithm") in ("EAGLE", "EAGLE3", "NEXTN")
     ):
         yield Finding(
-            "FP8 KV with EAGLE on Blackwell loses accuracy on GLM-5.1-FP8 (SGLang #22671, #27661)",
+            "FP8 KV with EAGLE on Blackwell loses accuracy on DSA models such as GLM-5.1-FP8 (SGLang #22671, #27661)",
             ("sglang", "kv-cache-dtype"),
             "use `kv-cache-dtype: bfloat16`",
         )
@@ -395,25 +400,53 @@ def image_pinned(profile: ResolvedProfile) -> Iterator[Finding]:
         )
 
 
+@functools.lru_cache(maxsize=512)
+def _compile_cache_user(other: str, version: tuple[int, int]) -> tuple[Path, str, str, str] | None:
+    """(path, name, cache volume, GPU type) of a deployable profile; cached, since every profile asks."""
+    try:
+        theirs = load_profile(other)
+    except Exception:  # noqa: BLE001 - a broken sibling is reported when it is validated itself
+        return None
+    if theirs.abstract:
+        return None
+    return theirs.path, theirs.name, theirs.get("volumes", "compile_cache", "name"), theirs.get("gpu", "type")
+
+
 def compile_cache_per_arch(profile: ResolvedProfile, others: Iterable[str] | None = None) -> Iterator[Finding]:
     """`others`: the profiles (names or paths) that could share the volume; the shipped ones by default."""
     name = profile.data["volumes"]["compile_cache"]["name"]
     arch = _arch(profile)
     for other in available_profiles() if others is None else others:
         try:
-            theirs = load_profile(other)
-        except Exception:  # noqa: BLE001 - a broken sibling is reported when it is validated itself
+            stat = profile_path(other).stat()
+        except (UserError, OSError):
             continue
-        if theirs.path == profile.path or theirs.abstract or theirs.get("volumes", "compile_cache", "name") != name:
+        user = _compile_cache_user(other, (stat.st_mtime_ns, stat.st_size))
+        if user is None:
             continue
-        their_gpu = theirs.get("gpu", "type")
+        their_path, their_name, their_cache, their_gpu = user
+        if their_path == profile.path or their_cache != name:
+            continue
         if their_gpu in gpu_facts() and gpu_facts()[their_gpu]["arch"] != arch:
             yield Finding(
-                f"compile cache {name!r} is also used by profile {theirs.name!r} on {their_gpu} "
+                f"compile cache {name!r} is also used by profile {their_name!r} on {their_gpu} "
                 f"({gpu_facts()[their_gpu]['arch']}); kernels are per architecture",
                 ("volumes", "compile_cache", "name"),
                 f"name a cache volume for {arch}, e.g. {name}-{arch}",
             )
+
+
+DEEPGEMM_ARCHS = ("sm90", "sm100")
+
+
+def deepgemm_arch(profile: ResolvedProfile) -> Iterator[Finding]:
+    if profile.data["lifecycle"]["compile"]["enabled"] and _arch(profile) not in DEEPGEMM_ARCHS:
+        yield Finding(
+            f"DeepGEMM has no kernels for {profile.data['gpu']['type']} ({_arch(profile)}); "
+            "compile_deepgemm would spend GPU time for nothing",
+            ("lifecycle", "compile", "enabled"),
+            "set lifecycle.compile.enabled: false",
+        )
 
 
 SECRET_VALUE = re.compile(r"\b(hf_[A-Za-z0-9]{20,}|sk-[A-Za-z0-9_-]{20,}|ghp_[A-Za-z0-9]{20,})\b")
@@ -500,6 +533,7 @@ RULES: tuple[Rule, ...] = (
         "FACTS.md 9: DeepGEMM cache keys are per architecture",
         compile_cache_per_arch,
     ),
+    Rule("deepgemm-arch", "warning", "DeepGEMM README: FP8 kernels for SM90 and SM100 only", deepgemm_arch),
     Rule("inline-secret", "error", "never put secrets in a profile: Modal secrets hold them", no_inline_secrets),
     Rule(
         "model-revision",
