@@ -1,11 +1,17 @@
-"""Shared test helpers: the repository root and the real command line."""
+"""Shared test helpers: the repository root, the real command line, and the stand-in SGLang server."""
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
+import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,15 +44,6 @@ def standin(tmp_path_factory):
     standin(env={"STANDIN_FAULT": "fail-requests"}, api_key="KEY") -> server with .url, .api_key, .model, .log()
     One server per configuration and test module (tests only read from it); all stopped after the module.
     """
-    # Imported here: this fixture is appended to a file whose imports others own.
-    import os
-    import signal
-    import socket
-    import time
-    from types import SimpleNamespace
-
-    import httpx
-
     logs = tmp_path_factory.mktemp("standin")
     servers: dict[tuple, SimpleNamespace] = {}
 

@@ -37,7 +37,7 @@ class _RejectedYAML(yaml.MarkedYAMLError):
     """Valid YAML that profiles reject on purpose; the message already says what to do instead."""
 
 
-class _NoAliasComposer(yaml.SafeLoader):
+class _StrictComposer(yaml.composer.Composer):
     depth = 0
 
     def compose_node(self, parent, index):  # noqa: ANN001, ANN201 - PyYAML's signature
@@ -59,6 +59,39 @@ class _NoAliasComposer(yaml.SafeLoader):
             return super().compose_node(parent, index)
         finally:
             self.depth -= 1
+
+
+class _PythonLoader(_StrictComposer, yaml.SafeLoader):
+    pass
+
+
+if yaml.__with_libyaml__:
+    from yaml._yaml import CParser
+
+    class _Loader(_StrictComposer, CParser, yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
+        """libyaml scans and parses (fast); the composer stays in Python, so the checks above apply."""
+
+        def __init__(self, stream: str):
+            CParser.__init__(self, stream)
+            _StrictComposer.__init__(self)
+            yaml.constructor.SafeConstructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+
+else:
+    _Loader = _PythonLoader
+
+
+def _compose(text: str) -> yaml.Node | None:
+    """Compose with libyaml; on a syntax error, let the pure-Python parser report it, since its
+    messages point at the offending character rather than at the construct around it."""
+    try:
+        return yaml.compose(text, Loader=_Loader)
+    except _RejectedYAML:
+        raise
+    except yaml.YAMLError:
+        if _Loader is _PythonLoader:
+            raise
+        return yaml.compose(text, Loader=_PythonLoader)
 
 
 def _located(file: str, line: int, column: int, message: str, hint: str = "", path: str = "") -> UserError:
@@ -111,7 +144,7 @@ def _read_yaml_cached(path: Path, shown: str, version: tuple | None) -> tuple[An
             shown, line, column, f"not valid UTF-8 (byte 0x{raw[exc.start]:02x})", "save the file as UTF-8 text"
         ) from None
     try:
-        node = yaml.compose(text, Loader=_NoAliasComposer)
+        node = _compose(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         message = exc.problem or "invalid YAML"

@@ -18,10 +18,21 @@ from deploygen.render.literals import py_literal
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    folder = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "deploygen" / "jinja"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None  # a read-only home only costs the compile time
+    return jinja2.FileSystemBytecodeCache(str(folder))
+
+
 @functools.cache
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        # Compiled templates are reused across runs; Jinja checks each template's mtime itself.
+        bytecode_cache=_bytecode_cache(),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,

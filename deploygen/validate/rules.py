@@ -14,12 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from croniter import CroniterError, croniter
-
 from deploygen.errors import Problem, UserError
 from deploygen.facts import gpu_facts, model_facts
 from deploygen.load import ResolvedProfile, available_profiles, load_profile, profile_path
 from deploygen.plan.deployment import derived_tp_size
+from deploygen.validate.schema import DEFAULT_ORIGIN
 
 GiB = 1024**3
 
@@ -282,6 +281,8 @@ def queued_in_sglang(profile: ResolvedProfile) -> Iterator[Finding]:
 
 def _cron_times(schedule: str, count: int) -> list[float]:
     """The first fire times of a cron from the epoch; empty when it is invalid or never fires."""
+    from croniter import CroniterError, croniter  # imported on use: most profiles have no cron
+
     if not croniter.is_valid(schedule):
         return []
     runs = croniter(schedule, 0)
@@ -293,6 +294,10 @@ def _cron_times(schedule: str, count: int) -> list[float]:
 
 def keepalive_cron(profile: ResolvedProfile) -> Iterator[Finding]:
     keepalive = profile.data["keepalive"]
+    if not keepalive["enabled"] and profile.origin(("keepalive", "schedule")) == DEFAULT_ORIGIN:
+        return  # the schema's default schedule, never used
+    from croniter import croniter
+
     if len(keepalive["schedule"].split()) != 5 or not croniter.is_valid(keepalive["schedule"]):
         yield Finding(
             f"{keepalive['schedule']!r} is not a five-field cron expression",

@@ -33,10 +33,21 @@ def _ecma_pattern(validator, pattern, instance, schema):  # noqa: ANN001, ANN202
 
 @functools.cache
 def _validator() -> jsonschema.Draft202012Validator:
-    schema = profile_schema()
-    jsonschema.Draft202012Validator.check_schema(schema)
+    # The schema itself is checked against the 2020-12 metaschema by the tests, not on every run.
     strict = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": _ecma_pattern})
-    return strict(schema)
+    return strict(_inline_refs(profile_schema()))
+
+
+def _inline_refs(node: Any) -> Any:
+    """The schema with every local $ref replaced by its definition: the same rules, validated without
+    a reference lookup per field (our $defs have no cycles)."""
+    if isinstance(node, dict):
+        if "$ref" in node:
+            return {**_inline_refs(_resolve_ref(node)), **{k: _inline_refs(v) for k, v in node.items() if k != "$ref"}}
+        return {k: _inline_refs(v) for k, v in node.items() if k != "$defs"}
+    if isinstance(node, list):
+        return [_inline_refs(item) for item in node]
+    return node
 
 
 def _resolve_ref(node: dict[str, Any]) -> dict[str, Any]:
