@@ -265,6 +265,19 @@ def test_serving_refuses_weights_never_marked_complete(tmp_path):
     assert deploy.weights_ready(str(tmp_path)) == ["shard model.safetensors has 3 bytes, expected 10"]
 
 
+def test_serving_refuses_weights_of_another_commit_when_the_revision_is_pinned(tmp_path, monkeypatch):
+    deploy = load_deploy()
+    make_checkpoint(tmp_path, {"model.safetensors": 10})
+    marker = {"commit": "a" * 40, "sizes": {"model.safetensors": 10}}
+    (tmp_path / ".download-complete.json").write_text(json.dumps(marker))
+    monkeypatch.setattr(deploy, "MODEL_REVISION", "b" * 40)
+    assert deploy.weights_ready(str(tmp_path)) == [
+        f"weights are commit {'a' * 40}, the profile pins {'b' * 40}: run download_model"
+    ]
+    monkeypatch.setattr(deploy, "MODEL_REVISION", "a" * 40)
+    assert deploy.weights_ready(str(tmp_path)) == []
+
+
 def test_compile_marker_is_keyed_by_gpu_version_and_image(tmp_path):
     deploy = load_deploy()
     marker = tmp_path / "marker.json"
