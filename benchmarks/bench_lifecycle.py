@@ -287,7 +287,7 @@ class Run:
             config = self.dir / "guide.json"
             payloads = {
                 name: {"model": deploy.MODEL_NAME, **payload}
-                for name, (payload, _check) in deploy._warmup_requests(deploy.WARMUP_LONG_CONTEXT_WORDS).items()
+                for name, (payload, _check) in deploy.request_paths(deploy.WARMUP_LONG_CONTEXT_WORDS).items()
             }
             config.write_text(
                 json.dumps(

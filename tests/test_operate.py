@@ -114,7 +114,7 @@ def test_smoke_sends_the_warmup_requests_and_applies_the_warmup_checks():
     spec = importlib.util.spec_from_file_location("deploy_b200_prod_operate", ROOT / "generated/b200-prod/deploy.py")
     deploy = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(deploy)
-    warmup = deploy._warmup_requests(smoke.LONG_CONTEXT_WORDS)
+    warmup = deploy.request_paths(smoke.LONG_CONTEXT_WORDS)
     paths = smoke.smoke_paths()
     assert list(paths) == list(warmup)
     messages = [

@@ -2,7 +2,7 @@
 
     python generate.py smoke https://workspace--glm-5-1-serve.modal.run    # API key from API_KEY
 
-The four paths are the ones the generated deploy.py warms up (templates/partials/engine.py.j2): a chat
+The four paths are the ones the generated deploy.py warms up (deploygen/operate/request_paths.py): a chat
 with thinking, a chat with thinking disabled, a long prompt and a forced tool call. A path passes when
 its answer has what that path promises (reasoning_content, content, tool_calls). Exit status 0 only when
 every path passes. HTTP errors and timeouts are failed paths with a reason, never a traceback.
@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import openai
+
+from deploygen.operate.request_paths import request_paths
 
 # The schema's default for lifecycle.warmup.long_context_words: the same prompt size as the warmup.
 LONG_CONTEXT_WORDS = 3000
@@ -34,66 +36,9 @@ class PathResult:
     reason: str = ""
 
 
-# --- the checks: the warmup's, on the assistant message as a dict ------------------------------------
-
-
-def _has_text(message: dict) -> str:
-    if (message.get("content") or "").strip() or (message.get("reasoning_content") or "").strip():
-        return ""
-    return "empty assistant message"
-
-
-def _thinking(message: dict) -> str:
-    return _has_text(message) or ("" if message.get("reasoning_content") else "no reasoning_content")
-
-
-def _no_thinking(message: dict) -> str:
-    if not (message.get("content") or "").strip():
-        return "empty assistant message"
-    return "reasoning_content present with thinking disabled" if message.get("reasoning_content") else ""
-
-
-def _tool_call(message: dict) -> str:
-    return "" if message.get("tool_calls") else "no tool_calls"
-
-
-WEATHER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Current weather in a city.",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-    },
-}
-
-
 def smoke_paths(long_context_words: int = LONG_CONTEXT_WORDS) -> dict[str, tuple[dict, Callable[[dict], str]]]:
-    """Each path's request body (without the model) and its check: '' when the message passes, else why not."""
-    long_text = " ".join(["The quick brown fox jumps over the lazy dog."] * (long_context_words // 9 + 1))
-    return {
-        "chat": ({"messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 64}, _thinking),
-        "no-thinking": (
-            {
-                "messages": [{"role": "user", "content": "Explain quicksort in one sentence."}],
-                "max_tokens": 64,
-                "chat_template_kwargs": {"enable_thinking": False},
-            },
-            _no_thinking,
-        ),
-        "long-context": (
-            {"messages": [{"role": "user", "content": f"{long_text}\nSummarise the text."}], "max_tokens": 32},
-            _has_text,
-        ),
-        "tool-call": (
-            {
-                "messages": [{"role": "user", "content": "What is the weather in Paris?"}],
-                "tools": [WEATHER_TOOL],
-                "tool_choice": "required",
-                "max_tokens": 128,
-            },
-            _tool_call,
-        ),
-    }
+    """Each path's request body (without the model) and its check: the warmup's own, from request_paths."""
+    return request_paths(long_context_words)
 
 
 # --- the client, shared with the load test ---------------------------------------------------------------

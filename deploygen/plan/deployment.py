@@ -114,6 +114,7 @@ def inputs_digest(profile: ResolvedProfile, catalog: Catalog) -> str:
         DATA_DIR / "gpus.yaml",
         DATA_DIR / "models" / f"{profile.data['model']['facts']}.yaml",
         *sorted(TEMPLATES_DIR.rglob("*.j2")),
+        ROOT / "deploygen" / "operate" / "request_paths.py",
     ]
     digest = hashlib.sha256()
     for path in files:

@@ -30,7 +30,8 @@ def _bytecode_cache() -> jinja2.BytecodeCache | None:
 @functools.cache
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        # templates/, plus the package's request paths, which the generated file includes verbatim.
+        loader=jinja2.FileSystemLoader([TEMPLATES_DIR, ROOT / "deploygen" / "operate"]),
         # Compiled templates are reused across runs; Jinja checks each template's mtime itself.
         bytecode_cache=_bytecode_cache(),
         undefined=jinja2.StrictUndefined,
