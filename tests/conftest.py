@@ -34,6 +34,19 @@ def cli():
     return run_cli
 
 
+@pytest.fixture
+def in_repository(monkeypatch):
+    """Messages show shipped profiles relative to the working directory, as for a user in the checkout."""
+    monkeypatch.chdir(ROOT)
+
+
+def child(tmp_path: Path, body: str, parent: str = "b200-prod", name: str = "child") -> Path:
+    """A profile that extends a shipped one; `body` starts on line 3."""
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(f"schema_version: 1\nextends: {ROOT / 'profiles' / parent}.yaml\n{body}")
+    return path
+
+
 STANDIN_DIR = ROOT / "tests" / "standin"
 
 

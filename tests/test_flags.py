@@ -7,12 +7,15 @@ import json
 
 import pytest
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, child, run_cli
 from deploygen.cli import deployable_profiles
 from deploygen.errors import UserError
 from deploygen.sglang.catalog import Catalog, load_catalog
 from deploygen.validate import check
 from deploygen.validate.flags import argv_problems
+
+# Messages show shipped profiles relative to the working directory, as for a user in the checkout.
+pytestmark = pytest.mark.usefixtures("in_repository")
 
 PROFILES = [p.name for p in deployable_profiles()]
 # GLM-5.1 on B200 with SGLang 0.5.23 and its own flag names, built on the shipped base.
@@ -29,19 +32,6 @@ sglang:
   dsa-prefill-backend: trtllm
   mem-fraction-static: 0.88
 """
-
-
-@pytest.fixture(autouse=True)
-def _in_repository(monkeypatch):
-    """Messages show shipped profiles relative to the working directory, as for a user in the checkout."""
-    monkeypatch.chdir(ROOT)
-
-
-def child(tmp_path, body: str, parent: str = "b200-prod", name: str = "child"):
-    """A profile that extends a shipped one; `body` starts on line 3."""
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(f"schema_version: 1\nextends: {ROOT / 'profiles' / parent}.yaml\n{body}")
-    return path
 
 
 def on_0_5_23(tmp_path, sglang: str):

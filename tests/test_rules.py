@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, child, run_cli
 from deploygen.errors import UserError
 from deploygen.load import load_profile
 from deploygen.validate import check
 from deploygen.validate.rules import RULES, compile_cache_per_arch, rule_problems
 from deploygen.validate.schema import apply_defaults, schema_problems
+
+# Messages show shipped profiles relative to the working directory, as for a user in the checkout.
+pytestmark = pytest.mark.usefixtures("in_repository")
 
 # Codes with a test below that triggers them; filled as the tests are defined, not as they run.
 COVERED: list[str] = []
@@ -21,18 +24,6 @@ def covers(*codes: str):
         return test
 
     return mark
-
-
-@pytest.fixture(autouse=True)
-def _in_repository(monkeypatch):
-    monkeypatch.chdir(ROOT)
-
-
-def child(tmp_path, body: str, parent: str = "b200-prod", name: str = "child"):
-    """A profile that extends a shipped one; `body` starts on line 3."""
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(f"schema_version: 1\nextends: {ROOT / 'profiles' / parent}.yaml\n{body}")
-    return path
 
 
 def findings(path, code: str) -> list[str]:
