@@ -193,19 +193,16 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="generate.py", description="SGLang-on-Modal deployment generator")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    render = sub.add_parser("render", help="validate and render generated/<profile>/deploy.py")
-    target = render.add_mutually_exclusive_group(required=True)
-    target.add_argument("profile", nargs="?", help="profile name or path")
-    target.add_argument("--all", action="store_true", help="every profile in profiles/")
-    render.add_argument("--strict", action="store_true", help="treat warnings as errors")
-    render.set_defaults(func=cmd_render)
-
-    validate = sub.add_parser("validate", help="validate without writing anything")
-    target = validate.add_mutually_exclusive_group(required=True)
-    target.add_argument("profile", nargs="?", help="profile name or path")
-    target.add_argument("--all", action="store_true", help="every profile in profiles/")
-    validate.add_argument("--strict", action="store_true", help="treat warnings as errors")
-    validate.set_defaults(func=cmd_validate)
+    for name, summary, func in (
+        ("render", "validate and render generated/<profile>/deploy.py", cmd_render),
+        ("validate", "validate without writing anything", cmd_validate),
+    ):
+        command = sub.add_parser(name, help=summary)
+        target = command.add_mutually_exclusive_group(required=True)
+        target.add_argument("profile", nargs="?", help="profile name or path")
+        target.add_argument("--all", action="store_true", help="every profile in profiles/")
+        command.add_argument("--strict", action="store_true", help="treat warnings as errors")
+        command.set_defaults(func=func)
 
     sub.add_parser("check", help="fail when a committed render is stale or edited").set_defaults(func=cmd_check)
 

@@ -11,6 +11,8 @@ import yaml
 from deploygen.errors import UserError
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
+# Modal volume reads run at about 1-3 GB/s (FACTS.md, Modal section, from modal-examples).
+VOLUME_READ_GB_PER_S = {"slow": 1.0, "fast": 3.0}
 
 
 @functools.cache

@@ -40,6 +40,11 @@ class ResolvedProfile:
             path = path[:-1]
         return Origin(display_path(self.path), 1, 1)
 
+    def flag(self, *names: str, default: Any = None) -> Any:
+        """The value of an SGLang flag under the first of its names (aliases) that the profile sets."""
+        flags = self.data.get("sglang", {})
+        return next((flags[n] for n in names if n in flags), default)
+
     def get(self, *path: str | int, default: Any = None) -> Any:
         node: Any = self.data
         for part in path:

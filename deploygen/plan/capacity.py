@@ -24,7 +24,7 @@ import yaml
 from croniter import croniter
 
 from deploygen.errors import UserError
-from deploygen.facts import DATA_DIR, gpu_facts, model_facts
+from deploygen.facts import DATA_DIR, VOLUME_READ_GB_PER_S, gpu_facts, model_facts
 from deploygen.load import ResolvedProfile, load_profile
 from deploygen.load.yaml_source import display_path
 from deploygen.plan.deployment import derived_tp_size
@@ -34,8 +34,6 @@ from deploygen.validate.flags import profile_catalog
 GB = 1e9
 DAYS_PER_MONTH = 30
 HOURS_PER_MONTH = DAYS_PER_MONTH * 24
-# Modal volume reads run at about 1-3 GB/s (FACTS.md, Modal section, from modal-examples).
-VOLUME_GB_PER_S = {"slow": 1.0, "fast": 3.0}
 # Seed 004: "This JIT phase took 12 to 15 minutes" on first boot without cached kernels (unverified).
 JIT_COMPILE_S = 15 * 60
 # An assumption: SGLang's own warmup plus the generated four warmup requests on a warm engine.
@@ -67,11 +65,6 @@ def _where(profile: ResolvedProfile, *path: str) -> str:
     origin = profile.origin(path)
     place = f"{origin.file}:{origin.line}" if origin.line else "schema default"
     return f"{'.'.join(path)} ({place})"
-
-
-def _flag(profile: ResolvedProfile, *names: str, default: Any = None) -> Any:
-    flags = profile.data.get("sglang", {})
-    return next((flags[n] for n in names if n in flags), default)
 
 
 def _flag_source(profile: ResolvedProfile, *names: str) -> str:
@@ -158,7 +151,7 @@ def keepalive_coverage(schedule: str, timezone: str, window_s: int, cold_start_s
 
 
 def _kv_dtype(profile: ResolvedProfile, facts: dict[str, Any], arch: str) -> tuple[str, str]:
-    flag = _flag(profile, "kv-cache-dtype")
+    flag = profile.flag("kv-cache-dtype")
     if flag in (None, "auto"):
         given = _flag_source(profile, "kv-cache-dtype") if flag else "--kv-cache-dtype unset"
         if facts.get("attention") == "dsa" and arch == "sm100":
@@ -174,9 +167,9 @@ def _memory(profile: ResolvedProfile, running: int | None) -> dict[str, Any]:
     gpu_type = data["gpu"]["type"]
     gpu = gpu_facts()[gpu_type]
     models = _models_file(profile)
-    tp = _flag(profile, "tp-size", "tensor-parallel-size", default=derived_tp_size(profile))
-    pp = _flag(profile, "pp-size", "pipeline-parallel-size", default=1)
-    fraction = _flag(profile, "mem-fraction-static")
+    tp = profile.flag("tp-size", "tensor-parallel-size", default=derived_tp_size(profile))
+    pp = profile.flag("pp-size", "pipeline-parallel-size", default=1)
+    fraction = profile.flag("mem-fraction-static")
     if fraction is None:
         raise UserError(
             f"{profile.name} leaves sglang.mem-fraction-static unset: SGLang sizes its memory pool at "
@@ -211,7 +204,7 @@ def _memory(profile: ResolvedProfile, running: int | None) -> dict[str, Any]:
     }
 
     if facts.get("hybrid_linear_attention"):
-        ratio = _flag(profile, "mamba-full-memory-ratio")
+        ratio = profile.flag("mamba-full-memory-ratio")
         if ratio is not None:
             ratio_source = _flag_source(profile, "mamba-full-memory-ratio")
         else:
@@ -252,7 +245,7 @@ def _memory(profile: ResolvedProfile, running: int | None) -> dict[str, Any]:
     tokens = int(pool_gb * GB // per_token)
     out["kv_pool_tokens"] = quantity("KV tokens that fit", tokens, "tokens", "KV pool bytes / KV bytes per token")
 
-    context = _flag(profile, "context-length")
+    context = profile.flag("context-length")
     if context is None:
         context = facts["max_position_embeddings"]
         context_source = f"--context-length unset: the model's max ({models} max_position_embeddings)"
@@ -260,7 +253,7 @@ def _memory(profile: ResolvedProfile, running: int | None) -> dict[str, Any]:
         context_source = _flag_source(profile, "context-length")
     out["context_length"] = quantity("context-length (per-request ceiling)", context, "tokens", context_source)
 
-    cap = _flag(profile, "max-total-tokens")
+    cap = profile.flag("max-total-tokens")
     usable = tokens
     if cap is not None:
         usable = min(tokens, cap)
@@ -287,10 +280,10 @@ def _memory(profile: ResolvedProfile, running: int | None) -> dict[str, Any]:
 
 
 def _running_requests(profile: ResolvedProfile) -> tuple[int | None, str]:
-    running = _flag(profile, "max-running-requests")
+    running = profile.flag("max-running-requests")
     if running is not None:
         return running, _flag_source(profile, "max-running-requests")
-    if _flag(profile, "speculative-algorithm") in EAGLE_ALGORITHMS:
+    if profile.flag("speculative-algorithm") in EAGLE_ALGORITHMS:
         return 48, "--max-running-requests unset: SGLang's default with EAGLE (FACTS.md 12)"
     return None, "--max-running-requests unset: SGLang default, sized from the KV pool at startup"
 
@@ -353,7 +346,7 @@ def _cold_start(profile: ResolvedProfile) -> dict[str, Any]:
     checkpoint = model_facts(profile.data["model"]["facts"])["checkpoint_gb"]
     models = _models_file(profile)
     out: dict[str, Any] = {}
-    for speed, rate in VOLUME_GB_PER_S.items():
+    for speed, rate in VOLUME_READ_GB_PER_S.items():
         out[f"weights_load_{speed}_s"] = quantity(
             f"weight load at {rate:g} GB/s",
             round(checkpoint / rate, 1),
@@ -367,7 +360,7 @@ def _cold_start(profile: ResolvedProfile) -> dict[str, Any]:
         "JIT compile, no cache", JIT_COMPILE_S, "s", "seed 004: 12-15 min of JIT on first boot (unverified)"
     )
     out["warmup_s"] = quantity("warmup", WARMUP_S, "s", "assumption: SGLang warmup + generated warmup requests")
-    for speed in VOLUME_GB_PER_S:
+    for speed in VOLUME_READ_GB_PER_S:
         load = out[f"weights_load_{speed}_s"]["value"]
         for cache, jit in (("cached", 0), ("uncached", JIT_COMPILE_S)):
             out[f"total_{speed}_{cache}_s"] = quantity(
@@ -570,7 +563,7 @@ def plan(profile: ResolvedProfile, *, active_hours: float = 8) -> dict[str, Any]
         *cost_notes,
         f"Cold start: warmup {WARMUP_S} s is an assumption; container allocation and image pull are not included.",
     ]
-    if _flag(profile, "speculative-algorithm"):
+    if profile.flag("speculative-algorithm"):
         notes.append("Speculative decoding: the draft model's (MTP layer's) weights and KV are not modelled in memory.")
     if data["scaling"].get("region"):
         multipliers = prices()["region_multiplier"]

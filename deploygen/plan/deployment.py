@@ -58,8 +58,7 @@ class Deployment:
 
 
 def derived_tp_size(profile: ResolvedProfile) -> int:
-    flags = profile.data.get("sglang", {})
-    pp = flags.get("pp-size", flags.get("pipeline-parallel-size", 1))
+    pp = profile.flag("pp-size", "pipeline-parallel-size", default=1)
     gpus = profile.data["gpu"]["count"]
     return gpus // pp if isinstance(pp, int) and pp > 0 else gpus
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from deploygen.errors import Problem, UserError
-from deploygen.facts import gpu_facts, model_facts
+from deploygen.facts import VOLUME_READ_GB_PER_S, gpu_facts, model_facts
 from deploygen.load import ResolvedProfile, available_profiles, load_profile, profile_path
 from deploygen.plan.deployment import derived_tp_size
 from deploygen.validate.schema import DEFAULT_ORIGIN
@@ -38,14 +38,9 @@ class Rule:
     check: Callable[[ResolvedProfile], Iterator[Finding]]
 
 
-def _flag(profile: ResolvedProfile, *names: str, default: Any = None) -> Any:
-    flags = profile.data.get("sglang", {})
-    return next((flags[n] for n in names if n in flags), default)
-
-
 def _number(profile: ResolvedProfile, *names: str, default: Any = None) -> Any:
     """A numeric flag, or the default when it is unset or not a number (flag_problems reports that)."""
-    value = _flag(profile, *names, default=default)
+    value = profile.flag(*names, default=default)
     return value if isinstance(value, (int, float)) and not isinstance(value, bool) else default
 
 
@@ -88,7 +83,7 @@ def trtllm_needs_blackwell(profile: ResolvedProfile) -> Iterator[Finding]:
     if _arch(profile) == "sm100":
         return
     for name in TRTLLM_SPARSE:
-        if _flag(profile, name) == "trtllm":
+        if profile.flag(name) == "trtllm":
             yield Finding(
                 f"--{name} trtllm runs only on Blackwell (SM100); {profile.data['gpu']['type']} is {_arch(profile)}",
                 ("sglang", name),
@@ -104,7 +99,7 @@ def dsa_kv_dtype_explicit(profile: ResolvedProfile) -> Iterator[Finding]:
     if (
         facts.get("attention") == "dsa"
         and _arch(profile) == "sm100"
-        and _flag(profile, "kv-cache-dtype") in (None, "auto")
+        and profile.flag("kv-cache-dtype") in (None, "auto")
     ):
         yield Finding(
             "without an explicit --kv-cache-dtype SGLang picks FP8 KV for this DSA model on SM100",
@@ -117,8 +112,8 @@ def fp8_kv_with_eagle(profile: ResolvedProfile) -> Iterator[Finding]:
     if (
         _arch(profile) == "sm100"
         and model_facts(profile.data["model"]["facts"]).get("attention") == "dsa"
-        and str(_flag(profile, "kv-cache-dtype", default="")).startswith("fp8")
-        and _flag(profile, "speculative-algorithm") in ("EAGLE", "EAGLE3", "NEXTN")
+        and str(profile.flag("kv-cache-dtype", default="")).startswith("fp8")
+        and profile.flag("speculative-algorithm") in ("EAGLE", "EAGLE3", "NEXTN")
     ):
         yield Finding(
             "FP8 KV with EAGLE on Blackwell loses accuracy on DSA models such as GLM-5.1-FP8 (SGLang #22671, #27661)",
@@ -137,7 +132,7 @@ def spec_v2(profile: ResolvedProfile) -> Iterator[Finding]:
             ("image", "env", "SGLANG_ENABLE_SPEC_V2"),
             "remove it; spec v2 is the default there",
         )
-    elif env["SGLANG_ENABLE_SPEC_V2"] not in ("0", "false", "False") and _flag(profile, "speculative-eagle-topk") != 1:
+    elif env["SGLANG_ENABLE_SPEC_V2"] not in ("0", "false", "False") and profile.flag("speculative-eagle-topk") != 1:
         yield Finding(
             "EAGLE spec v2 needs `speculative-eagle-topk: 1`",
             _flag_path(profile, "speculative-eagle-topk"),
@@ -171,7 +166,7 @@ def memory_fit(profile: ResolvedProfile) -> Iterator[Finding]:
             "use more GPUs or GPUs with more memory, or raise mem-fraction-static",
         )
         return
-    kv_dtype = str(_flag(profile, "kv-cache-dtype", default="bfloat16")).replace("bf16", "bfloat16")
+    kv_dtype = str(profile.flag("kv-cache-dtype", default="bfloat16")).replace("bf16", "bfloat16")
     per_token = facts["kv_bytes_per_token"].get(kv_dtype, facts["kv_bytes_per_token"]["bfloat16"])
     pool_tokens = int((static_gb - weights_gb) * 1e9 // per_token)
     context = _number(profile, "context-length", default=facts["max_position_embeddings"])
@@ -213,8 +208,8 @@ def max_total_tokens_per_request(profile: ResolvedProfile) -> Iterator[Finding]:
 def watchdog_covers_load(profile: ResolvedProfile) -> Iterator[Finding]:
     facts = model_facts(profile.data["model"]["facts"])
     watchdog = _number(profile, "watchdog-timeout", default=300)
-    # Volume reads run at about 1-3 GB/s (FACTS.md, Modal); plan for the slow end.
-    load_seconds = facts["checkpoint_gb"] / 1.0
+    # Plan for the slow end of Modal's volume read speed.
+    load_seconds = facts["checkpoint_gb"] / VOLUME_READ_GB_PER_S["slow"]
     if watchdog < load_seconds:
         yield Finding(
             f"watchdog-timeout {watchdog}s is shorter than a {facts['checkpoint_gb']} GB load at 1 GB/s "
