@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from deploygen.errors import UserError
+from deploygen.models import load_model_facts
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 # Modal volume reads run at about 1-3 GB/s (FACTS.md, Modal section, from modal-examples).
@@ -20,10 +20,6 @@ def gpu_facts() -> dict[str, dict[str, Any]]:
     return yaml.safe_load((DATA_DIR / "gpus.yaml").read_text())["gpus"]
 
 
-@functools.cache
 def model_facts(name: str) -> dict[str, Any]:
-    path = DATA_DIR / "models" / f"{name}.yaml"
-    if not path.is_file():
-        known = ", ".join(sorted(p.stem for p in (DATA_DIR / "models").glob("*.yaml")))
-        raise UserError(f"no model data file data/models/{name}.yaml (known: {known})")
-    return yaml.safe_load(path.read_text())
+    """The model's facts as the rules and planner read them; new code reads `load_model_facts(name)`."""
+    return load_model_facts(name).legacy()

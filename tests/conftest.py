@@ -119,3 +119,32 @@ def standin(tmp_path_factory):
         except ProcessLookupError:
             pass
         server.proc.wait(timeout=5)
+
+
+HUB_FIXTURES = ROOT / "tests" / "fixtures" / "hub"
+
+
+@pytest.fixture(scope="session")
+def hub(tmp_path_factory):
+    """The stand-in Hugging Face Hub (tests/standin/hub) as a real process serving tests/fixtures/hub.
+
+    hub.url is the HF_ENDPOINT to use; hub.requests() lists `METHOD PATH token=yes|no` lines it served.
+    """
+    from tests.standin.hub.server import running
+
+    log = tmp_path_factory.mktemp("hub") / "requests.log"
+    log.touch()
+    with running(HUB_FIXTURES, log) as url:
+        yield SimpleNamespace(url=url, requests=lambda: log.read_text().splitlines())
+
+
+@pytest.fixture
+def hub_env(hub, monkeypatch, tmp_path):
+    """This process talks to the stand-in Hub, anonymously: no token from the environment or a login."""
+    from huggingface_hub import constants
+
+    monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-login" / "token"))
+    return hub
