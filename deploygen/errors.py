@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 from dataclasses import dataclass
 
 
@@ -54,3 +56,33 @@ class UserError(Exception):
 
 class ProfileNotFound(UserError):
     """A profile name or path that does not exist; the message lists the available ones."""
+
+
+# What each OS error means for a user, and what to do about it. Anything else: the OS's own words.
+_OS_ERRORS = {
+    errno.ENOENT: ("no such file or folder", ""),
+    errno.ELOOP: ("symlink loop (following the links leads back to a link)", "point the symlink at a real file"),
+    errno.EACCES: ("permission denied", "give yourself access to it and to the folders above it"),
+    errno.EPERM: ("permission denied", "give yourself access to it and to the folders above it"),
+    errno.EISDIR: ("it is a folder, not a file", "give the path of a file"),
+    errno.ENOTDIR: ("a part of the path is a file, not a folder", "check the path"),
+    errno.EROFS: ("read-only file system", "work in a writable checkout"),
+    errno.ENOSPC: ("no space left on the device", "free some disk space and run the command again"),
+    errno.EDQUOT: ("disk quota exceeded", "free some disk space and run the command again"),
+    errno.EFBIG: ("file too large for the file system or the file-size limit (ulimit -f)", "raise the limit"),
+    errno.ENAMETOOLONG: ("file name too long", "use a shorter path"),
+}
+
+
+def os_problem(exc: OSError, shown: str, action: str) -> Problem:
+    """An OS error while doing `action` ("read the profile") on `shown`, as a problem a user can act on."""
+    if exc.errno == errno.ENOENT and exc.filename and os.path.islink(exc.filename):
+        target = os.readlink(exc.filename)
+        return Problem(
+            Origin(shown),
+            "",
+            f"cannot {action}: broken symlink to {target!r}, which does not exist",
+            "fix or remove the symlink",
+        )
+    reason, hint = _OS_ERRORS.get(exc.errno, (exc.strerror or type(exc).__name__, ""))
+    return Problem(Origin(shown), "", f"cannot {action}: {reason}", hint)

@@ -17,7 +17,7 @@ def write(path: Path, text: str) -> Path:
 
 
 def test_mappings_merge_and_lists_and_scalars_replace(tmp_path):
-    write(tmp_path / "base.yaml", "a:\n  x: 1\n  y: [1, 2]\n  keep: yes\nlist: [1, 2, 3]\n")
+    write(tmp_path / "base.yaml", "a:\n  x: 1\n  y: [1, 2]\n  keep: true\nlist: [1, 2, 3]\n")
     child = write(tmp_path / "child.yaml", "extends: base.yaml\na:\n  x: 2\n  y: [9]\nlist: []\n")
     profile = load_profile(str(child))
     assert profile.data == {"a": {"x": 2, "y": [9], "keep": True}, "list": []}

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import copy
 import difflib
+import os
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,12 @@ ROOT = Path(__file__).resolve().parents[2]
 PROFILES_DIR = ROOT / "profiles"
 # Keys about the file itself: they never merge into a child.
 FILE_KEYS = ("extends", "abstract")
+# A profile name is also its folder generated/<name>/: no separator, no `.` or `..`, nothing hidden.
+PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+# Bounds on one profile's `extends` graph. Shipped profiles use a depth of 3 and 3 files.
+MAX_DEPTH = 16
+MAX_FILES = 32
+MAX_MERGED_VALUES = 100_000
 
 
 @dataclass
@@ -67,13 +76,28 @@ def _not_found(name: str, origin: Origin | None = None, path: str = "") -> Profi
     return ProfileNotFound(Problem(origin or Origin(""), path, f"no profile named {name!r}", hint))
 
 
+def _exists(path: Path) -> bool:
+    """True when there is something at `path`, even a broken symlink or an unreadable file: reading it
+    then says what is wrong with it."""
+    try:
+        path.lstat()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
 def profile_path(name_or_path: str, relative_to: Path | None = None, origin: Origin | None = None) -> Path:
-    """A profile given by name (`b200-prod`) or by path (`profiles/x.yaml`, `../base.yaml`)."""
+    """A profile given by name (`b200-prod`) or by path (`profiles/x.yaml`, `../base.yaml`).
+
+    The path is absolute but not resolved: a symlink stays itself, so an error can name it.
+    """
     looks_like_path = "/" in name_or_path or name_or_path.endswith((".yaml", ".yml"))
     if looks_like_path:
         base = relative_to.parent if relative_to else Path.cwd()
-        path = (base / name_or_path).resolve()
-        if not path.is_file():
+        path = Path(os.path.abspath(base / name_or_path))
+        if not _exists(path):
             raise ProfileNotFound(
                 Problem(
                     origin or Origin(name_or_path),
@@ -83,59 +107,181 @@ def profile_path(name_or_path: str, relative_to: Path | None = None, origin: Ori
                 )
             )
         return path
+    if not PROFILE_NAME.fullmatch(name_or_path):
+        raise _not_found(name_or_path, origin, "extends" if origin else "")
     path = PROFILES_DIR / f"{name_or_path}.yaml"
-    if not path.is_file():
+    if not _exists(path):
         raise _not_found(name_or_path, origin, "extends" if origin else "")
     return path
 
 
 def load_profile(name_or_path: str) -> ResolvedProfile:
     path = profile_path(name_or_path)
-    data, origins, sources, abstract = _resolve(path, [])
-    return ResolvedProfile(path.stem, path, data, origins, sources, abstract)
-
-
-def _resolve(path: Path, chain: list[Path]) -> tuple[dict, dict[Path_, Origin], list[Path], bool]:
-    data, origins = read_yaml(path)
-    shown = display_path(path)
-    if not isinstance(data, dict):
+    name = path.stem
+    if not PROFILE_NAME.fullmatch(name):
         raise UserError(
             Problem(
-                Origin(shown, 1, 1),
+                Origin(display_path(path)),
                 "",
-                f"a profile is a mapping, not a {'string' if isinstance(data, str) else type(data).__name__}",
-                "start the file with `schema_version: 1`",
+                f"{name!r} is not a profile name: the render goes to generated/<name>/, so a name is "
+                "1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+                "rename the file, e.g. my-profile.yaml",
             )
         )
-    parents = data.get("extends", [])
-    if isinstance(parents, str):
-        parents = [parents]
-    if not isinstance(parents, list) or not all(isinstance(p, str) for p in parents):
-        raise UserError(
-            Problem(origins[("extends",)], "extends", "`extends` is a profile name, a relative path, or a list of them")
-        )
-    merged: dict[str, Any] = {}
-    merged_origins: dict[Path_, Origin] = {}
-    sources: list[Path] = []
-    for index, parent in enumerate(parents):
-        where = origins.get(("extends", index), origins[("extends",)])
-        parent_path = profile_path(parent, relative_to=path, origin=where)
-        seen = [*chain, path]
-        if parent_path in seen:
-            # Blame the `extends` entry that closes the cycle, with its line.
-            cycle = " -> ".join(display_path(p) for p in [*seen[seen.index(parent_path) :], parent_path])
+    resolved = _Resolution().resolve(path, ())
+    return ResolvedProfile(name, resolved.real, resolved.data, resolved.origins, resolved.sources, resolved.abstract)
+
+
+@dataclass(frozen=True)
+class _Resolved:
+    real: Path
+    data: dict[str, Any]
+    origins: dict[Path_, Origin]
+    sources: list[Path]
+    abstract: bool
+
+
+class _Resolution:
+    """One profile's `extends` graph, walked depth first: each file read and merged once, whatever the
+    number of paths that reach it, within limits on depth, files and merged values."""
+
+    def __init__(self) -> None:
+        self.done: dict[Path, _Resolved] = {}
+        self.files_read = 0
+        self.values_merged = 0
+
+    def resolve(self, path: Path, chain: tuple[tuple[Path, Origin], ...]) -> _Resolved:
+        real = Path(os.path.realpath(path))
+        if real in self.done:
+            return self.done[real]
+        self.files_read += 1
+        if self.files_read > MAX_FILES:
             raise UserError(
                 Problem(
-                    where, "extends", f"`extends` cycle: {cycle}", "remove one of the `extends` entries in the cycle"
+                    chain[-1][1],
+                    "extends",
+                    f"the profile's `extends` graph has more than {MAX_FILES} files",
+                    "merge some base profiles into one",
                 )
             )
-        parent_data, parent_origins, parent_sources, _ = _resolve(parent_path, seen)
-        _merge(merged, merged_origins, parent_data, parent_origins, ())
-        sources += [s for s in parent_sources if s not in sources]
-    own = {k: v for k, v in data.items() if k not in FILE_KEYS}
-    _merge(merged, merged_origins, own, origins, ())
-    sources.append(path)
-    return merged, merged_origins, sources, data.get("abstract") is True
+        data, origins = read_yaml(path)
+        shown = display_path(path)
+        if not isinstance(data, dict):
+            raise UserError(
+                Problem(
+                    Origin(shown, 1, 1),
+                    "",
+                    f"a profile is a mapping, not {_a(_type_name(data))}",
+                    "start the file with `schema_version: 1`",
+                )
+            )
+        abstract = data.get("abstract", False)
+        if not isinstance(abstract, bool):
+            raise UserError(
+                Problem(
+                    origins[("abstract",)],
+                    "abstract",
+                    f"{_shown_value(abstract)} is {_a(_type_name(abstract))}, expected true or false",
+                    "write `abstract: true` for a base that is never rendered",
+                )
+            )
+        parents = self.parents(data, origins)
+        merged: dict[str, Any] = {}
+        merged_origins: dict[Path_, Origin] = {}
+        sources: list[Path] = []
+        here = (*chain, (real, Origin(shown)))
+        for parent, where in parents:
+            parent_path = profile_path(parent, relative_to=real, origin=where)
+            parent_real = Path(os.path.realpath(parent_path))
+            seen = [p for p, _ in here]
+            if parent_real in seen:
+                # Blame the `extends` entry that closes the cycle, with its line.
+                cycle = " -> ".join(display_path(p) for p in [*seen[seen.index(parent_real) :], parent_real])
+                raise UserError(
+                    Problem(
+                        where,
+                        "extends",
+                        f"`extends` cycle: {cycle}",
+                        "remove one of the `extends` entries in the cycle",
+                    )
+                )
+            if len(here) >= MAX_DEPTH:
+                raise UserError(
+                    Problem(
+                        where,
+                        "extends",
+                        f"`extends` chain is deeper than {MAX_DEPTH} files: "
+                        + " -> ".join(display_path(p) for p, _ in here[:3])
+                        + f" -> ... -> {display_path(parent_path)}",
+                        "flatten the chain: a profile needs a base or two, not a tower",
+                    )
+                )
+            parent_resolved = self.resolve(parent_path, (*chain, (real, where)))
+            self.merge(merged, merged_origins, parent_resolved.data, parent_resolved.origins, where)
+            sources += [s for s in parent_resolved.sources if s not in sources]
+        own = {k: v for k, v in data.items() if k not in FILE_KEYS}
+        self.merge(merged, merged_origins, own, origins, Origin(shown, 1, 1))
+        sources.append(real)
+        resolved = _Resolved(real, merged, merged_origins, sources, abstract)
+        self.done[real] = resolved
+        return resolved
+
+    @staticmethod
+    def parents(data: dict[str, Any], origins: dict[Path_, Origin]) -> list[tuple[str, Origin]]:
+        """The `extends` entries with the origin of each, type-checked as the schema describes them."""
+        if "extends" not in data:
+            return []
+        parents = data["extends"]
+        where = origins[("extends",)]
+        if isinstance(parents, str):
+            parents, locations = [parents], [where]
+        elif isinstance(parents, list):
+            locations = [origins.get(("extends", index), where) for index in range(len(parents))]
+        else:
+            parents, locations = [parents], [where]
+        if not parents:
+            raise UserError(
+                Problem(where, "extends", "`extends` is an empty list", "name a profile, or remove the key")
+            )
+        for parent, location in zip(parents, locations, strict=True):
+            if not isinstance(parent, str) or not parent:
+                raise UserError(
+                    Problem(
+                        location,
+                        "extends",
+                        f"{_shown_value(parent)} is not a profile: `extends` takes a profile name, a relative "
+                        "path, or a list of them",
+                        "write e.g. `extends: glm-5.1-base`",
+                    )
+                )
+        return list(zip(parents, locations, strict=True))
+
+    def merge(self, target: dict, target_origins: dict, source: dict, source_origins: dict, where: Origin) -> None:
+        self.values_merged += len(source_origins)
+        if self.values_merged > MAX_MERGED_VALUES:
+            raise UserError(
+                Problem(
+                    where,
+                    "extends",
+                    f"the `extends` graph merges more than {MAX_MERGED_VALUES:,} values",
+                    "merge some base profiles into one, and extend each base once",
+                )
+            )
+        _merge(target, target_origins, source, source_origins, ())
+
+
+def _type_name(value: Any) -> str:
+    return {bool: "boolean", int: "integer", float: "number", str: "string", list: "list", dict: "mapping"}.get(
+        type(value), "null" if value is None else type(value).__name__
+    )
+
+
+def _shown_value(value: Any) -> str:
+    return repr(value) if isinstance(value, (str, int, float, bool)) or value is None else _a(_type_name(value))
+
+
+def _a(noun: str) -> str:
+    return f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"
 
 
 def _merge(target: dict, target_origins: dict, source: dict, source_origins: dict, path: Path_) -> None:
@@ -145,10 +291,23 @@ def _merge(target: dict, target_origins: dict, source: dict, source_origins: dic
             target_origins[here] = source_origins[here]
             _merge(target[key], target_origins, value, source_origins, here)
             continue
-        # A replaced value takes its origins (and those of its children) from the new source only.
-        for stale in [p for p in target_origins if p[: len(here)] == here]:
-            del target_origins[stale]
+        # A replaced value takes its origins (and those of its children) from the new source only: the
+        # paths are found by walking the two values, so a merge costs the size of what it touches.
+        if key in target:
+            for stale in _paths(target[key], here):
+                target_origins.pop(stale, None)
         target[key] = copy.deepcopy(value)
-        for p, o in source_origins.items():
-            if p[: len(here)] == here:
-                target_origins[p] = o
+        for fresh in _paths(value, here):
+            if fresh in source_origins:
+                target_origins[fresh] = source_origins[fresh]
+
+
+def _paths(value: Any, path: Path_) -> Iterator[Path_]:
+    """`path` and the path of every value inside `value`."""
+    yield path
+    if isinstance(value, dict):
+        for key, child in value.items():
+            yield from _paths(child, (*path, key))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            yield from _paths(child, (*path, index))

@@ -3,6 +3,10 @@
 PyYAML composes the node graph (which carries marks); this module builds plain Python data from it,
 so it can reject what a profile never needs and what hostile input uses: duplicate keys, anchors and
 aliases (the billion-laughs bomb), non-string keys, huge files and deep nesting.
+
+Scalars are read as YAML 1.2 reads them (its core schema), as the editor's yaml-language-server does
+with the same JSON Schema: `yes`, `on` and `1:30` are strings, `1e3` is a number. A plain `010`, octal
+to YAML 1.1 tools and decimal to YAML 1.2, is refused as ambiguous.
 """
 
 from __future__ import annotations
@@ -10,14 +14,19 @@ from __future__ import annotations
 import copy
 import functools
 import math
+import os
+import re
+import stat
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from deploygen.errors import Origin, Problem, UserError
+from deploygen.errors import Origin, Problem, UserError, os_problem
 
 MAX_FILE_BYTES = 256 * 1024
+# The largest integer a JSON number (the editor's view of the file) holds exactly.
+MAX_INTEGER = 2**53 - 1
 MAX_DEPTH = 32
 MAX_NODES = 20_000
 PLAIN_COLLECTION_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
@@ -26,11 +35,16 @@ Path_ = tuple[str | int, ...]
 
 
 def display_path(path: Path) -> str:
-    """The path as a user typed it: relative to the working directory when it is inside it."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
+    """The path as a user typed it: relative to the working directory when it is inside it.
+
+    Lexical first, so a symlink is shown as itself; never `Path.resolve()`, which raises on a symlink loop.
+    """
+    for absolute in (os.path.abspath, os.path.realpath):
+        try:
+            return str(Path(absolute(path)).relative_to(absolute(Path.cwd())))
+        except ValueError:
+            continue
+    return str(path)
 
 
 class _RejectedYAML(yaml.MarkedYAMLError):
@@ -61,21 +75,43 @@ class _StrictComposer(yaml.composer.Composer):
             self.depth -= 1
 
 
-class _PythonLoader(_StrictComposer, yaml.SafeLoader):
-    pass
+class _CoreSchemaResolver(yaml.resolver.BaseResolver):
+    """YAML 1.2's core schema (https://yaml.org/spec/1.2.2/#1032-tag-resolution), in PyYAML's terms."""
+
+
+BOOL, INT, FLOAT, NULL, STR = (f"tag:yaml.org,2002:{name}" for name in ("bool", "int", "float", "null", "str"))
+CORE_SCHEMA = {
+    BOOL: re.compile(r"true|True|TRUE|false|False|FALSE"),
+    INT: re.compile(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+"),
+    FLOAT: re.compile(
+        r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)"
+    ),
+    NULL: re.compile(r"~|null|Null|NULL|"),
+}
+# First characters of each; an integer is tried before a float, so `10` is an integer.
+for _tag, _first in ((BOOL, "tTfF"), (INT, "-+0123456789"), (FLOAT, "-+0123456789."), (NULL, ["~", "n", "N", ""])):
+    _CoreSchemaResolver.add_implicit_resolver(_tag, re.compile(rf"^(?:{CORE_SCHEMA[_tag].pattern})$"), list(_first))
+
+
+class _PythonLoader(_StrictComposer, yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, _CoreSchemaResolver):
+    def __init__(self, stream: str):
+        yaml.reader.Reader.__init__(self, stream)
+        yaml.scanner.Scanner.__init__(self)
+        yaml.parser.Parser.__init__(self)
+        _StrictComposer.__init__(self)
+        _CoreSchemaResolver.__init__(self)
 
 
 if yaml.__with_libyaml__:
     from yaml._yaml import CParser
 
-    class _Loader(_StrictComposer, CParser, yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
+    class _Loader(_StrictComposer, CParser, _CoreSchemaResolver):
         """libyaml scans and parses (fast); the composer stays in Python, so the checks above apply."""
 
         def __init__(self, stream: str):
             CParser.__init__(self, stream)
             _StrictComposer.__init__(self)
-            yaml.constructor.SafeConstructor.__init__(self)
-            yaml.resolver.Resolver.__init__(self)
+            _CoreSchemaResolver.__init__(self)
 
 else:
     _Loader = _PythonLoader
@@ -109,32 +145,57 @@ def read_yaml(path: Path) -> tuple[Any, dict[Path_, Origin]]:
     Callers get their own copy; the parse itself is cached per file version, since every profile
     re-reads the shared base.
     """
+    shown = display_path(path)
     try:
-        stat = path.stat()
-        version = (stat.st_mtime_ns, stat.st_size)
-    except OSError:
-        version = None
-    data, origins = _read_yaml_cached(path, display_path(path), version)
+        info = path.stat()
+    except OSError as exc:
+        raise UserError(os_problem(exc, shown, "read the file")) from None
+    _check_readable_size(info, shown)
+    version = (info.st_dev, info.st_ino, info.st_mtime_ns, info.st_ctime_ns, info.st_size)
+    data, origins = _read_yaml_cached(path, shown, version)
     return copy.deepcopy(data), dict(origins)
 
 
-@functools.lru_cache(maxsize=256)
-def _read_yaml_cached(path: Path, shown: str, version: tuple | None) -> tuple[Any, dict[Path_, Origin]]:
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise UserError(Problem(Origin(shown), "", "file not found")) from None
-    except OSError as exc:
-        raise UserError(Problem(Origin(shown), "", f"cannot read the file: {exc.strerror}")) from None
-    if len(raw) > MAX_FILE_BYTES:
+def _check_readable_size(info: os.stat_result, shown: str) -> None:
+    """A regular file of at most MAX_FILE_BYTES: checked on the file's metadata, before reading it."""
+    if stat.S_ISDIR(info.st_mode):
+        raise UserError(Problem(Origin(shown), "", "cannot read the file: it is a folder", "give the path of a file"))
+    if not stat.S_ISREG(info.st_mode):
         raise UserError(
-            Problem(
-                Origin(shown, 1, 1),
-                "",
-                f"file is {len(raw):,} bytes; a profile is at most {MAX_FILE_BYTES:,}",
-                "split shared values into a base profile and use `extends`",
-            )
+            Problem(Origin(shown), "", "cannot read the file: not a regular file (a pipe, socket or device)")
         )
+    if info.st_size > MAX_FILE_BYTES:
+        raise _too_big(shown, info.st_size)
+
+
+def _too_big(shown: str, size: int) -> UserError:
+    return UserError(
+        Problem(
+            Origin(shown, 1, 1),
+            "",
+            f"file is {size:,} bytes; a profile is at most {MAX_FILE_BYTES:,}",
+            "split shared values into a base profile and use `extends`",
+        )
+    )
+
+
+def _read_bounded(path: Path, shown: str) -> bytes:
+    """At most MAX_FILE_BYTES + 1 bytes; opened non-blocking, so a file swapped for a pipe never hangs."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as handle:
+            _check_readable_size(os.fstat(handle.fileno()), shown)
+            raw = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise UserError(os_problem(exc, shown, "read the file")) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise _too_big(shown, len(raw))
+    return raw
+
+
+@functools.lru_cache(maxsize=256)
+def _read_yaml_cached(path: Path, shown: str, version: tuple) -> tuple[Any, dict[Path_, Origin]]:
+    raw = _read_bounded(path, shown)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -176,7 +237,6 @@ class _Builder:
         self.file = file
         self.origins: dict[Path_, Origin] = {}
         self.nodes = 0
-        self.constructor = yaml.SafeLoader("")
 
     def origin(self, node: yaml.Node) -> Origin:
         return Origin(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
@@ -200,19 +260,8 @@ class _Builder:
                 self.origins[(*path, index)] = self.origin(item)
                 items.append(self.build(item, (*path, index), depth + 1))
             return items
-        if node.tag == "tag:yaml.org,2002:timestamp":
-            # A date is never what a profile means; keep the text so the schema names the field.
-            return node.value
         mark = self.origin(node)
-        try:
-            value = self.constructor.construct_object(node, deep=True)
-        except yaml.constructor.ConstructorError as exc:
-            raise _located(self.file, mark.line, mark.column, exc.problem or str(exc)) from None
-        except ValueError:
-            # Python refuses to convert integers of more than 4300 digits.
-            raise _located(self.file, mark.line, mark.column, "number is too long", "write a smaller number") from None
-        if isinstance(value, float) and not math.isfinite(value):
-            raise _located(self.file, mark.line, mark.column, f"{node.value} is not a finite number", "write a number")
+        value = self.scalar(node, mark)
         if isinstance(value, str) and not _is_text(value):
             raise _located(
                 self.file,
@@ -224,11 +273,54 @@ class _Builder:
             )
         return value
 
+    def scalar(self, node: yaml.ScalarNode, mark: Origin) -> Any:
+        """A scalar of the core schema: implicit (resolved as YAML 1.2 does) or with an explicit !!tag."""
+        text, tag = node.value, node.tag
+        if tag == STR:
+            return text
+        if tag not in CORE_SCHEMA:
+            # `!!binary`, `!!timestamp`, `!!python/name:...`: never what a profile means.
+            raise _located(self.file, mark.line, mark.column, f"YAML tag {tag!r} is not allowed in profiles")
+        if not CORE_SCHEMA[tag].fullmatch(text) and not (tag == FLOAT and CORE_SCHEMA[INT].fullmatch(text)):
+            raise _located(self.file, mark.line, mark.column, f"{text!r} is not a YAML 1.2 {tag.rsplit(':', 1)[1]}")
+        if tag == NULL:
+            return None
+        if tag == BOOL:
+            return text.lower() == "true"
+        if tag == INT:
+            return self.integer(text, mark)
+        number = float(text) if text.lstrip("+-").lower() not in (".inf", ".nan") else math.inf
+        if not math.isfinite(number):
+            raise _located(self.file, mark.line, mark.column, f"{text} is not a finite number", "write a number")
+        return number
+
+    def integer(self, text: str, mark: Origin) -> int:
+        digits = text.lstrip("+-")
+        if len(digits) > 1 and digits[0] == "0" and digits[1].isdigit():
+            raise _located(
+                self.file,
+                mark.line,
+                mark.column,
+                f"{text} is ambiguous: YAML 1.1 tools read a leading 0 as octal, YAML 1.2 as decimal",
+                f"write {int(digits) if len(digits) < 20 else 'it'} without the leading zeros, or quote it",
+            )
+        base = {"0o": 8, "0x": 16}.get(digits[:2], 10)
+        # Bounded before converting: a 5,000-digit number is refused without the work of parsing it.
+        if len(digits) > 20 or abs(value := int(digits[2:] if base != 10 else digits, base)) > MAX_INTEGER:
+            raise _located(
+                self.file,
+                mark.line,
+                mark.column,
+                f"number is too large: profiles take integers up to {MAX_INTEGER:,} (2^53 - 1)",
+                "write a smaller number",
+            )
+        return -value if text.startswith("-") else value
+
     def build_mapping(self, node: yaml.MappingNode, path: Path_, depth: int) -> dict[str, Any]:
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
             key_origin = self.origin(key_node)
-            if key_node.tag == "tag:yaml.org,2002:merge":
+            if key_node.tag == "tag:yaml.org,2002:merge" or (key_node.value == "<<" and not key_node.style):
                 raise _located(
                     self.file,
                     key_origin.line,

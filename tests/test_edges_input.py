@@ -1,0 +1,300 @@
+"""The edges of the input, class by class: OS errors, bounded work, where output goes, what Modal and SGLang
+accept, secrets and what reaches a terminal. Every case runs the real command line and checks the exact
+message, exit 1, no traceback and nothing written."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, run_cli
+
+GENERATED = ROOT / "generated"
+PARENT = f"{ROOT}/profiles/b200-prod.yaml"
+
+
+def rejected(result: subprocess.CompletedProcess) -> str:
+    """The error output of a command that failed as a user error: exit 1, no traceback, nothing written."""
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    assert "written" not in result.stdout
+    return result.stderr
+
+
+def validate_and_render(*args: str, cwd: Path = ROOT) -> str:
+    """Both commands refuse the profile with the same message; the message."""
+    validated = rejected(run_cli("validate", *args, cwd=cwd))
+    rendered = rejected(run_cli("render", *args, cwd=cwd))
+    assert rendered.endswith(validated) or validated.endswith(rendered) or rendered == validated
+    return validated
+
+
+@pytest.fixture
+def world_readable_dir():
+    """A folder another user can enter (pytest's tmp_path is private to its owner)."""
+    folder = Path(tempfile.mkdtemp(prefix="deploygen-edges-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def run_as_other_user(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """`generate.py ARGS` as an unprivileged user, so that file permissions apply (root ignores them)."""
+    command = [sys.executable, str(ROOT / "generate.py"), *args]
+    if os.geteuid() == 0:
+        command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+    env = {**os.environ, "HOME": str(cwd), "XDG_CACHE_HOME": str(cwd / ".cache")}
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=120, env=env)
+
+
+# 1. Every OS error is a user error.
+
+
+def test_a_symlink_loop_on_the_command_line_is_named(tmp_path):
+    (tmp_path / "a.yaml").symlink_to("b.yaml")
+    (tmp_path / "b.yaml").symlink_to("a.yaml")
+    assert validate_and_render("a.yaml", cwd=tmp_path) == (
+        "a.yaml: error: cannot read the file: symlink loop (following the links leads back to a link)\n"
+        "    hint: point the symlink at a real file\n"
+    )
+
+
+def test_a_symlink_loop_in_extends_is_named(tmp_path):
+    (tmp_path / "loop.yaml").symlink_to("loop.yaml")
+    (tmp_path / "child.yaml").write_text("schema_version: 1\nextends: loop.yaml\n")
+    assert validate_and_render("child.yaml", cwd=tmp_path) == (
+        "loop.yaml: error: cannot read the file: symlink loop (following the links leads back to a link)\n"
+        "    hint: point the symlink at a real file\n"
+    )
+
+
+def test_a_broken_symlink_says_it_is_broken_and_names_the_file(tmp_path):
+    (tmp_path / "gone.yaml").symlink_to("moved-away.yaml")
+    (tmp_path / "child.yaml").write_text("schema_version: 1\nextends: [gone.yaml]\n")
+    expected = (
+        "gone.yaml: error: cannot read the file: broken symlink to 'moved-away.yaml', which does not exist\n"
+        "    hint: fix or remove the symlink\n"
+    )
+    assert validate_and_render("gone.yaml", cwd=tmp_path) == expected
+    assert validate_and_render("child.yaml", cwd=tmp_path) == expected
+
+
+def test_a_folder_where_a_profile_file_is_expected(tmp_path):
+    (tmp_path / "folder.yaml").mkdir()
+    (tmp_path / "child.yaml").write_text("extends: folder.yaml\n")
+    expected = "folder.yaml: error: cannot read the file: it is a folder\n    hint: give the path of a file\n"
+    assert validate_and_render("folder.yaml", cwd=tmp_path) == expected
+    assert validate_and_render("child.yaml", cwd=tmp_path) == expected
+    assert validate_and_render("./", cwd=tmp_path).endswith(
+        ": error: cannot read the file: it is a folder\n    hint: give the path of a file\n"
+    )
+
+
+def test_a_file_where_a_folder_is_expected(tmp_path):
+    (tmp_path / "plain").write_text("")
+    assert validate_and_render("plain/child.yaml", cwd=tmp_path) == (
+        "plain/child.yaml: error: cannot read the file: a part of the path is a file, not a folder\n"
+        "    hint: check the path\n"
+    )
+
+
+def test_a_named_pipe_is_refused_without_waiting_for_a_writer(tmp_path):
+    os.mkfifo(tmp_path / "pipe.yaml")
+    started = time.monotonic()
+    assert validate_and_render("pipe.yaml", cwd=tmp_path) == (
+        "pipe.yaml: error: cannot read the file: not a regular file (a pipe, socket or device)\n"
+    )
+    assert time.monotonic() - started < 10
+
+
+def test_an_unreadable_profile_is_permission_denied(world_readable_dir):
+    profile = world_readable_dir / "secret.yaml"
+    profile.write_text(f"schema_version: 1\nextends: {PARENT}\n")
+    profile.chmod(0o000)
+    result = run_as_other_user("validate", "secret.yaml", cwd=world_readable_dir)
+    assert rejected(result) == (
+        "secret.yaml: error: cannot read the file: permission denied\n"
+        "    hint: give yourself access to it and to the folders above it\n"
+    )
+
+
+def test_a_profile_in_a_folder_that_cannot_be_entered_is_permission_denied(world_readable_dir):
+    closed = world_readable_dir / "closed"
+    closed.mkdir()
+    (closed / "p.yaml").write_text("schema_version: 1\n")
+    closed.chmod(0o000)
+    (world_readable_dir / "child.yaml").write_text("schema_version: 1\nextends: closed/p.yaml\n")
+    result = run_as_other_user("validate", "child.yaml", cwd=world_readable_dir)
+    assert rejected(result) == (
+        "closed/p.yaml: error: cannot read the file: permission denied\n"
+        "    hint: give yourself access to it and to the folders above it\n"
+    )
+
+
+# 2. Bounded work.
+
+
+def chain(folder: Path, length: int) -> Path:
+    """p0 extends p1 extends ... p{length-1}."""
+    for index in range(length):
+        body = f"extends: p{index + 1}.yaml\n" if index < length - 1 else "schema_version: 1\n"
+        (folder / f"p{index}.yaml").write_text(body)
+    return folder / "p0.yaml"
+
+
+def test_a_thousand_deep_extends_chain_stops_at_the_depth_limit_quickly(tmp_path):
+    chain(tmp_path, 1000)
+    started = time.monotonic()
+    assert validate_and_render("p0.yaml", cwd=tmp_path) == (
+        "p15.yaml:1:1: error: extends: `extends` chain is deeper than 16 files: "
+        "p0.yaml -> p1.yaml -> p2.yaml -> ... -> p16.yaml\n"
+        "    hint: flatten the chain: a profile needs a base or two, not a tower\n"
+    )
+    assert time.monotonic() - started < 20  # two commands; about 0.3 s each alone
+
+
+def test_a_chain_at_the_depth_limit_loads(tmp_path):
+    chain(tmp_path, 16)
+    # It loads (the schema then asks for the missing sections).
+    assert "missing required field 'description'" in rejected(run_cli("validate", "p0.yaml", cwd=tmp_path))
+
+
+def test_each_parent_is_loaded_once_however_many_paths_reach_it(tmp_path):
+    # Each level extends the next one twice: 2^15 = 32,768 paths to the last file, 16 files.
+    levels = 15
+    for index in range(levels):
+        (tmp_path / f"l{index}.yaml").write_text(f"extends: [l{index + 1}.yaml, l{index + 1}.yaml]\n")
+    (tmp_path / f"l{levels}.yaml").write_text("description: [not, a, string]\n")
+    started = time.monotonic()
+    result = rejected(run_cli("validate", "l0.yaml", cwd=tmp_path))
+    assert time.monotonic() - started < 10  # about 0.4 s alone; 22 s before parents were loaded once
+    assert f"l{levels}.yaml:1:1: error: description: ['not', 'a', 'string'] is a list, expected string" in result
+
+
+def test_a_graph_of_more_than_32_files_is_refused(tmp_path):
+    names = [f"base{index}.yaml" for index in range(40)]
+    for name in names:
+        (tmp_path / name).write_text("schema_version: 1\n")
+    (tmp_path / "wide.yaml").write_text("extends:\n" + "".join(f"  - {name}\n" for name in names))
+    assert validate_and_render("wide.yaml", cwd=tmp_path) == (
+        "wide.yaml:33:5: error: extends: the profile's `extends` graph has more than 32 files\n"
+        "    hint: merge some base profiles into one\n"
+    )
+
+
+def test_a_two_gigabyte_profile_is_refused_before_it_is_read(tmp_path):
+    huge = tmp_path / "huge.yaml"
+    with open(huge, "wb") as handle:
+        handle.truncate(2 * 1024**3)  # sparse: no disk used, but read whole it would take 2 GB of memory
+    started = time.monotonic()
+    assert validate_and_render("huge.yaml", cwd=tmp_path) == (
+        "huge.yaml:1:1: error: file is 2,147,483,648 bytes; a profile is at most 262,144\n"
+        "    hint: split shared values into a base profile and use `extends`\n"
+    )
+    assert time.monotonic() - started < 10
+
+
+# 3. Output stays in generated/<name>/.
+
+
+@pytest.mark.parametrize("file_name", ["...yaml", "..yaml", "-x.yaml", "a b.yaml", "_x.yaml"])
+def test_a_file_name_that_is_not_a_safe_profile_name_is_refused(tmp_path, file_name):
+    (tmp_path / file_name).write_text(f"schema_version: 1\nextends: {PARENT}\n")
+    name = file_name.removesuffix(".yaml")
+    result = rejected(run_cli("render", "--", file_name, cwd=tmp_path))
+    assert result == (
+        f"{file_name}: error: {name!r} is not a profile name: the render goes to generated/<name>/, so a name is "
+        "1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit\n"
+        "    hint: rename the file, e.g. my-profile.yaml\n"
+    )
+    assert not (tmp_path / "deploy.py").exists()
+    assert not (GENERATED / "deploy.py").exists()
+    assert not (ROOT / "deploy.py").exists()
+
+
+# 4. Only what Modal and SGLang accept: YAML read as YAML 1.2 reads it, as the editor does.
+
+
+def child(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "child.yaml"
+    path.write_text(f"schema_version: 1\nextends: {PARENT}\n{body}")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            "gpu:\n  count: 010\n",
+            ":4:10: error: 010 is ambiguous: YAML 1.1 tools read a leading 0 as octal, YAML 1.2 as decimal\n"
+            "    hint: write 10 without the leading zeros, or quote it\n",
+        ),
+        ("gpu:\n  count: 1:30\n", ":4:3: error: gpu.count: '1:30' is a string, expected integer\n"),
+        ("keepalive:\n  enabled: yes\n", ":4:3: error: keepalive.enabled: 'yes' is a string, expected boolean\n"),
+        ("keepalive:\n  enabled: on\n", ":4:3: error: keepalive.enabled: 'on' is a string, expected boolean\n"),
+        (
+            "scaling:\n  max_containers: 1_000\n",
+            ":4:3: error: scaling.max_containers: '1_000' is a string, expected integer\n",
+        ),
+        (
+            "description: !!binary aGVsbG8=\n",
+            ":3:14: error: YAML tag 'tag:yaml.org,2002:binary' is not allowed in profiles\n",
+        ),
+        ("description: !!bool yes\n", ":3:14: error: 'yes' is not a YAML 1.2 bool\n"),
+        (
+            "abstract: yes\n",
+            ":3:1: error: abstract: 'yes' is a string, expected true or false\n"
+            "    hint: write `abstract: true` for a base that is never rendered\n",
+        ),
+        (
+            "abstract: 1\n",
+            ":3:1: error: abstract: 1 is an integer, expected true or false\n"
+            "    hint: write `abstract: true` for a base that is never rendered\n",
+        ),
+    ],
+    ids=["octal", "sexagesimal", "yes", "on", "underscore", "binary", "bool-tag", "abstract-yes", "abstract-int"],
+)
+def test_yaml_1_1_surprises_are_read_as_yaml_1_2_or_refused(tmp_path, body, expected):
+    path = child(tmp_path, body)
+    assert f"{path}{expected}" in validate_and_render(str(path))
+
+
+def test_yaml_1_2_numbers_are_numbers(tmp_path):
+    path = child(tmp_path, "lifecycle:\n  health:\n    poll_interval: 1e-1\n  download:\n    memory: 0x8000\n")
+    result = run_cli("validate", str(path))
+    assert result.returncode == 0, result.stderr
+    explained = run_cli("explain", str(path)).stdout
+    assert "lifecycle.health.poll_interval: 0.1 " in explained
+    assert "lifecycle.download.memory: 32768 " in explained
+
+
+@pytest.mark.parametrize(
+    ("extends", "expected"),
+    [
+        ("[]", ":2:1: error: extends: `extends` is an empty list\n    hint: name a profile, or remove the key\n"),
+        (
+            "1",
+            ":2:1: error: extends: 1 is not a profile: `extends` takes a profile name, a relative path, or a "
+            "list of them\n    hint: write e.g. `extends: glm-5.1-base`\n",
+        ),
+        (
+            "{a: 1}",
+            ":2:1: error: extends: a mapping is not a profile: `extends` takes a profile name, a relative "
+            "path, or a list of them\n",
+        ),
+        ("[b200-prod, null]", ":2:22: error: extends: None is not a profile"),
+        ("''", ":2:1: error: extends: '' is not a profile"),
+    ],
+    ids=["empty-list", "number", "mapping", "null-item", "empty-string"],
+)
+def test_extends_is_type_checked(tmp_path, extends, expected):
+    path = tmp_path / "typed.yaml"
+    path.write_text(f"schema_version: 1\nextends: {extends}\n")
+    assert f"{path}{expected}" in validate_and_render(str(path))
