@@ -1,96 +1,92 @@
-"""The command line: render, validate, check, explain, diff, list (plus plan and triage)."""
+"""The command line: one table of commands; each command imports what it needs when it runs.
+
+`python generate.py COMMAND ...`; every command that reads a profile runs the one pipeline
+(deploygen.pipeline: load -> validate -> plan) and works from its checked result.
+"""
 
 from __future__ import annotations
 
 import argparse
-import difflib
-import importlib
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from deploygen.errors import DeploygenError, Severity
+from deploygen.operate import BENCH_TIME_LIMIT_S, SMOKE_TIMEOUT_S
 
-from deploygen.errors import UserError
-from deploygen.load import ResolvedProfile, available_profiles, load_profile
-from deploygen.load.yaml_source import display_path
-from deploygen.plan.deployment import ROOT
-from deploygen.render import render_deployments, write_atomic
-from deploygen.render.literals import py_literal
-from deploygen.validate import check_profile
-
-GENERATED_DIR = ROOT / "generated"
+# --- render, validate, check ----------------------------------------------------------------------
 
 
-def output_path(profile: ResolvedProfile) -> Path:
-    return GENERATED_DIR / profile.name / "deploy.py"
+def _render_checked(checked: list, quiet: bool = False) -> list[str]:
+    """Render checked profiles together (one ruff run); rendering shows warnings, `validate` shows notes too."""
+    from deploygen.render import render_deployments
+
+    if not quiet:
+        for item in checked:
+            for finding in item.findings:
+                if finding.severity == Severity.WARNING:
+                    print(finding, file=sys.stderr)
+    return render_deployments([item.deployment for item in checked])
 
 
-def deployable_profiles() -> list[ResolvedProfile]:
-    profiles = [load_profile(name) for name in available_profiles()]
-    return [p for p in profiles if not p.abstract]
+def _check_all(strict: bool) -> list:
+    """Every deployable profile through the pipeline; any error stops them all, so nothing is half-written."""
+    from deploygen.load import deployable_profiles
+    from deploygen.pipeline import check_profile
 
-
-def _load_deployable(name: str) -> ResolvedProfile:
-    profile = load_profile(name)
-    if profile.abstract:
-        children = [p.name for p in deployable_profiles() if profile.path in p.sources]
-        raise UserError(f"{display_path(profile.path)} is an abstract base; render one of: {', '.join(children)}")
-    return profile
-
-
-def _render_all(profiles: list[ResolvedProfile], strict: bool, quiet: bool = False) -> list[str]:
-    """Validate every profile first, then render them together; any error renders nothing."""
-    deployments = []
-    for profile in profiles:
-        checked = check_profile(profile, strict=strict)
-        # Rendering shows warnings; info notes are for `validate`.
-        for warning in checked.warnings:
-            if warning.severity == "warning" and not quiet:
-                print(warning, file=sys.stderr)
-        deployments.append(checked.deployment)
-    return render_deployments(deployments)
-
-
-def _render(profile: ResolvedProfile, strict: bool, quiet: bool = False) -> str:
-    return _render_all([profile], strict, quiet)[0]
+    return [check_profile(profile, strict=strict) for profile in deployable_profiles()]
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    profiles = deployable_profiles() if args.all else [_load_deployable(args.profile)]
+    from deploygen.files import write_atomic
+    from deploygen.load.yaml_source import display_path
+    from deploygen.pipeline import check_deployable
+    from deploygen.render import output_path
+
+    checked = _check_all(args.strict) if args.all else [check_deployable(args.profile, strict=args.strict)]
     # Render everything first: a bad profile writes nothing, not half of the set.
-    for profile, source in zip(profiles, _render_all(profiles, args.strict), strict=True):
-        path = output_path(profile)
+    for item, source in zip(checked, _render_checked(checked), strict=True):
+        path = output_path(item.profile)
         changed = write_atomic(path, source)
         print(f"{display_path(path)}: {'written' if changed else 'unchanged'}")
     return 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    names = [p.name for p in deployable_profiles()] if args.all else [args.profile]
+    from deploygen.errors import UserError
+    from deploygen.load import deployable_profiles
+    from deploygen.load.yaml_source import display_path
+    from deploygen.pipeline import check_profile, load_deployable
+
+    profiles = deployable_profiles() if args.all else [load_deployable(args.profile)]
     failed = 0
-    for name in names:
-        profile = _load_deployable(name)
+    for profile in profiles:
         try:
             checked = check_profile(profile, strict=args.strict)
         except UserError as exc:
             print(exc, file=sys.stderr)
             failed += 1
             continue
-        for warning in checked.warnings:
-            print(warning, file=sys.stderr)
-        notes = f" ({len(checked.warnings)} notes)" if checked.warnings else ""
+        for finding in checked.findings:
+            print(finding, file=sys.stderr)
+        notes = f" ({len(checked.findings)} notes)" if checked.findings else ""
         print(f"{display_path(profile.path)}: valid{notes}")
     return 1 if failed else 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    profiles = deployable_profiles()
-    expected = {output_path(p) for p in profiles}
+    from deploygen.load.yaml_source import display_path
+    from deploygen.paths import GENERATED_DIR
+    from deploygen.render import output_path
+
+    checked = _check_all(strict=False)
+    expected = {output_path(item.profile) for item in checked}
     stale = [
-        display_path(output_path(profile))
-        for profile, source in zip(profiles, _render_all(profiles, strict=False, quiet=True), strict=True)
-        if not output_path(profile).is_file() or output_path(profile).read_text() != source
+        display_path(output_path(item.profile))
+        for item, source in zip(checked, _render_checked(checked, quiet=True), strict=True)
+        if not output_path(item.profile).is_file() or output_path(item.profile).read_text() != source
     ]
     orphans = [display_path(p) for p in GENERATED_DIR.glob("*/deploy.py") if p not in expected]
     if not stale and not orphans:
@@ -104,6 +100,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1
 
 
+# --- explain, diff, list --------------------------------------------------------------------------
+
+
 def _flatten(data: Any, path: tuple = ()) -> dict[tuple, Any]:
     if isinstance(data, dict) and data:
         out: dict[tuple, Any] = {}
@@ -113,9 +112,23 @@ def _flatten(data: Any, path: tuple = ()) -> dict[tuple, Any]:
     return {path: data}
 
 
+def _show(value: Any) -> str:
+    """A value as YAML would read it back: strings that look like numbers or booleans stay quoted."""
+    if isinstance(value, str):
+        import yaml
+
+        return yaml.safe_dump(value, width=10**9, allow_unicode=False).removesuffix("\n...\n").strip()
+    from deploygen.render.literals import py_literal
+
+    return py_literal(value)
+
+
 def cmd_explain(args: argparse.Namespace) -> int:
-    profile = _load_deployable(args.profile)
-    check_profile(profile)
+    from deploygen.errors import UserError
+    from deploygen.load.yaml_source import display_path
+    from deploygen.pipeline import check_deployable
+
+    profile = check_deployable(args.profile).profile
     if args.field:
         value = profile.get(*args.field.split("."))
         if value is None:
@@ -131,34 +144,36 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
-def _show(value: Any) -> str:
-    """A value as YAML would read it back: strings that look like numbers or booleans stay quoted."""
-    if isinstance(value, str):
-        return yaml.safe_dump(value, width=10**9, allow_unicode=False).removesuffix("\n...\n").strip()
-    return py_literal(value)
-
-
 def cmd_diff(args: argparse.Namespace) -> int:
-    a, b = _load_deployable(args.a), _load_deployable(args.b)
-    source_a, source_b = _render(a, False), _render(b, False)
+    import difflib
+
+    from deploygen.load.yaml_source import display_path
+    from deploygen.pipeline import check_deployable
+    from deploygen.render import output_path
+
+    a, b = check_deployable(args.a), check_deployable(args.b)
+    source_a, source_b = _render_checked([a, b])
     diff = difflib.unified_diff(
         source_a.splitlines(keepends=True),
         source_b.splitlines(keepends=True),
-        fromfile=display_path(output_path(a)),
-        tofile=display_path(output_path(b)),
+        fromfile=display_path(output_path(a.profile)),
+        tofile=display_path(output_path(b.profile)),
     )
     sys.stdout.writelines(diff)
-    flat_a, flat_b = _flatten(a.data), _flatten(b.data)
-    print(f"\nResolved values that differ ({a.name} -> {b.name}):")
+    flat_a, flat_b = _flatten(a.profile.data), _flatten(b.profile.data)
+    print(f"\nResolved values that differ ({a.profile.name} -> {b.profile.name}):")
     for path in sorted(set(flat_a) | set(flat_b), key=lambda p: tuple(map(str, p))):
         va, vb = flat_a.get(path, "<unset>"), flat_b.get(path, "<unset>")
         if va != vb:
-            where = a.origin(path) if path in flat_a else None, b.origin(path) if path in flat_b else None
-            print(f"  {'.'.join(map(str, path))}: {_show(va)} -> {_show(vb)}  ({where[0] or '-'} -> {where[1] or '-'})")
+            where_a = a.profile.origin(path) if path in flat_a else None
+            where_b = b.profile.origin(path) if path in flat_b else None
+            print(f"  {'.'.join(map(str, path))}: {_show(va)} -> {_show(vb)}  ({where_a or '-'} -> {where_b or '-'})")
     return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from deploygen.load import available_profiles, load_profile
+
     for name in available_profiles():
         profile = load_profile(name)
         kind = "base" if profile.abstract else f"{profile.get('gpu', 'count')}x {profile.get('gpu', 'type')}"
@@ -166,75 +181,219 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- plan -----------------------------------------------------------------------------------------
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    import json
+
+    from deploygen.load.yaml_source import display_path
+    from deploygen.pipeline import check_deployable
+    from deploygen.plan.capacity import plan
+    from deploygen.plan.report import check_chart_path, render_table, write_chart
+
+    if args.chart is not None:
+        check_chart_path(args.chart)
+    checked = check_deployable(args.profile)
+    report = plan(checked.profile, checked.catalog, active_hours=args.active_hours)
+    print(json.dumps(report, indent=2) if args.json else render_table(report))
+    if args.chart is not None:
+        write_chart(report, args.chart)
+        print(f"{display_path(args.chart.resolve())}: written", file=sys.stderr)
+    return 0
+
+
+# --- operate: triage, smoke, bench ----------------------------------------------------------------
+
+
 def cmd_triage(args: argparse.Namespace) -> int:
+    import io
+
     from deploygen.operate.triage import run
 
-    return run(args.log, out=sys.stdout, color=args.color, show_all=args.show_all)
+    # A log may hold characters the terminal's encoding cannot show; escape them rather than crash.
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(errors="backslashreplace")
+    return run(args.log, out=sys.stdout, color=args.color, show_all=args.show_all, data_path=args.data)
 
 
-# Commands whose modules import heavy libraries (openai, matplotlib): loaded only when asked for, so
-# `render` and `check` start fast.
-LAZY_COMMANDS = {
-    "plan": ("deploygen.plan.capacity", "add_plan_parser"),
-    "smoke": ("deploygen.operate.smoke", "add_parser"),
-    "bench": ("deploygen.operate.loadtest", "add_parser"),
-}
+def cmd_smoke(args: argparse.Namespace) -> int:
+    import os
+
+    from deploygen.operate.smoke import smoke, summary_line
+
+    api_key = args.api_key if args.api_key is not None else os.environ.get("API_KEY", "")
+    results = smoke(args.url, api_key, args.model, args.timeout)
+    print(summary_line(results))
+    return 0 if all(r.passed for r in results) else 1
 
 
-def _lazy_commands_for(argv: list[str] | None) -> list[str]:
-    argv = sys.argv[1:] if argv is None else argv
-    first = next((a for a in argv if not a.startswith("-")), None)
-    if first in LAZY_COMMANDS:
-        return [first]
-    return list(LAZY_COMMANDS) if first is None else []
+def cmd_bench(args: argparse.Namespace) -> int:
+    import json
+    import os
+
+    from deploygen.operate.loadtest import bench, format_report, result_targets
+    from deploygen.pipeline import check
+
+    # The profile first: a wrong name or an invalid profile fails before any load is sent.
+    targets = check(args.profile).profile.get("targets", default={}) if args.profile else {}
+    api_key = args.api_key if args.api_key is not None else os.environ.get("API_KEY", "")
+    result = bench(
+        args.url,
+        api_key,
+        args.model,
+        concurrency=args.concurrency,
+        requests=args.requests,
+        max_tokens=args.max_tokens,
+        time_limit=args.time_limit,
+    )
+    checks = result_targets(result, targets or {})
+    if args.json:
+        report = {**result.to_dict(), "targets": [{**vars(c), "passed": c.passed} for c in checks]}
+        print(json.dumps(report, indent=2))
+    else:
+        print(format_report(result, checks, args.profile))
+    return 0 if not result.errors and all(c.passed for c in checks) else 1
 
 
-def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="generate.py", description="SGLang-on-Modal deployment generator")
+# --- arguments ------------------------------------------------------------------------------------
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
+    return value
+
+
+def _profile_or_all(parser: argparse.ArgumentParser) -> None:
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("profile", nargs="?", help="profile name or path")
+    target.add_argument("--all", action="store_true", help="every profile in profiles/")
+    parser.add_argument("--strict", action="store_true", help="treat warnings as errors")
+
+
+def _explain_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("profile")
+    parser.add_argument("--field", help="print only this dotted field, e.g. app.name")
+
+
+def _diff_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("a")
+    parser.add_argument("b")
+
+
+def _plan_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("profile", help="profile name or path")
+    parser.add_argument(
+        "--active-hours",
+        type=float,
+        default=8.0,
+        metavar="H",
+        help="hours of traffic a day, for the scale-to-zero cost (0-24, default 8)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the plan as JSON: every number with unit and source")
+    parser.add_argument(
+        "--chart", type=Path, metavar="FILE", help="also write cost vs active hours to FILE.svg or .png"
+    )
+
+
+def _triage_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("log", nargs="?", default="-", help="log file, or - for standard input (default)")
+    parser.add_argument("--all", dest="show_all", action="store_true", help="also print unmatched lines")
+    parser.add_argument("--color", action="store_true", help="color the severity tags")
+    parser.add_argument("--data", type=Path, metavar="FILE", help="the pattern file (default: data/triage.yaml)")
+
+
+def _endpoint_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("url", help="the deployment's base URL (without /v1)")
+    parser.add_argument("--api-key", help="the server's API key (default: $API_KEY)")
+    parser.add_argument("--model", help="the served model name (default: the first of /v1/models)")
+
+
+def _smoke_args(parser: argparse.ArgumentParser) -> None:
+    _endpoint_args(parser)
+    parser.add_argument(
+        "--timeout", type=float, default=SMOKE_TIMEOUT_S, help=f"seconds per request (default {SMOKE_TIMEOUT_S:g})"
+    )
+
+
+def _bench_args(parser: argparse.ArgumentParser) -> None:
+    _endpoint_args(parser)
+    parser.add_argument("--concurrency", type=_positive_int, default=8, help="requests in flight (default 8)")
+    parser.add_argument("--requests", type=_positive_int, default=32, help="requests in all (default 32)")
+    parser.add_argument("--max-tokens", type=_positive_int, default=64, help="max_tokens per request (default 64)")
+    parser.add_argument("--profile", help="compare p50 TTFT and TPOT with this profile's targets")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument(
+        "--time-limit",
+        type=_positive_float,
+        default=BENCH_TIME_LIMIT_S,
+        help=f"seconds for the whole run; requests not done by then are unfinished (default {BENCH_TIME_LIMIT_S:g})",
+    )
+
+
+def _no_args(parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+    description: str | None = None
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("render", "validate and render generated/<profile>/deploy.py", _profile_or_all, cmd_render),
+    Command("validate", "validate without writing anything", _profile_or_all, cmd_validate),
+    Command("check", "fail when a committed render is stale or edited", _no_args, cmd_check),
+    Command("explain", "the resolved profile with the file:line of every value", _explain_args, cmd_explain),
+    Command("diff", "diff two profiles' renders and resolved values", _diff_args, cmd_diff),
+    Command("list", "the profiles", _no_args, cmd_list),
+    Command("plan", "memory, concurrency, monthly cost and cold start of a profile", _plan_args, cmd_plan),
+    Command("triage", "classify log lines; exit 1 on a fatal pattern", _triage_args, cmd_triage),
+    Command(
+        "smoke",
+        "one request per path (chat, no-thinking, long-context, tool-call) against a deployment",
+        _smoke_args,
+        cmd_smoke,
+        "Exit status 0 only when every path passes.",
+    ),
+    Command(
+        "bench",
+        "load-test a deployment with streamed chat completions",
+        _bench_args,
+        cmd_bench,
+        "Exit status 0 only when no request failed and every target of --profile passed.",
+    ),
+)
+
+
+def build_parser(prog: str = "generate.py") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description="SGLang-on-Modal deployment generator")
     sub = parser.add_subparsers(dest="command", required=True)
-
-    for name, summary, func in (
-        ("render", "validate and render generated/<profile>/deploy.py", cmd_render),
-        ("validate", "validate without writing anything", cmd_validate),
-    ):
-        command = sub.add_parser(name, help=summary)
-        target = command.add_mutually_exclusive_group(required=True)
-        target.add_argument("profile", nargs="?", help="profile name or path")
-        target.add_argument("--all", action="store_true", help="every profile in profiles/")
-        command.add_argument("--strict", action="store_true", help="treat warnings as errors")
-        command.set_defaults(func=func)
-
-    sub.add_parser("check", help="fail when a committed render is stale or edited").set_defaults(func=cmd_check)
-
-    explain = sub.add_parser("explain", help="the resolved profile with the file:line of every value")
-    explain.add_argument("profile")
-    explain.add_argument("--field", help="print only this dotted field, e.g. app.name")
-    explain.set_defaults(func=cmd_explain)
-
-    diff = sub.add_parser("diff", help="diff two profiles' renders and resolved values")
-    diff.add_argument("a")
-    diff.add_argument("b")
-    diff.set_defaults(func=cmd_diff)
-
-    sub.add_parser("list", help="the profiles").set_defaults(func=cmd_list)
-
-    for name in _lazy_commands_for(argv):
-        module, function = LAZY_COMMANDS[name]
-        getattr(importlib.import_module(module), function)(sub)
-
-    triage = sub.add_parser("triage", help="classify log lines; exit 1 on a fatal pattern")
-    triage.add_argument("log", nargs="?", default="-", help="log file, or - for standard input (default)")
-    triage.add_argument("--all", dest="show_all", action="store_true", help="also print unmatched lines")
-    triage.add_argument("--color", action="store_true", help="color the severity tags")
-    triage.set_defaults(func=cmd_triage)
+    for command in COMMANDS:
+        command_parser = sub.add_parser(command.name, help=command.help, description=command.description)
+        command.arguments(command_parser)
+        command_parser.set_defaults(func=command.run)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser(argv).parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except UserError as exc:
+    except DeploygenError as exc:
         print(exc, file=sys.stderr)
         return 1
     except BrokenPipeError:

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import enum
 import errno
 import os
 from dataclasses import dataclass
+
+
+class Severity(enum.StrEnum):
+    """How much a finding matters: an error stops the render, a warning fails only `--strict`, info never."""
+
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
 
 
 @dataclass(frozen=True)
@@ -29,20 +38,27 @@ class Problem:
     path: str
     message: str
     hint: str = ""
-    severity: str = "error"
+    severity: Severity = Severity.ERROR
     code: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "severity", Severity(self.severity))
 
     def __str__(self) -> str:
         where = f"{self.origin}: " if self.origin.file else ""
         field = f"{self.path}: " if self.path else ""
-        tag = f"{self.severity}[{self.code}]" if self.code else self.severity
+        tag = f"{self.severity}[{self.code}]" if self.code else str(self.severity)
         text = f"{where}{tag}: {field}{self.message}"
         if self.hint:
             text += f"\n    hint: {self.hint}"
         return text
 
 
-class UserError(Exception):
+class DeploygenError(Exception):
+    """Every error deploygen reports to a user as a message (exit status 1), never as a traceback."""
+
+
+class UserError(DeploygenError):
     """A mistake in the user's input, reported as one or more located problems."""
 
     def __init__(self, problems: list[Problem] | Problem | str):

@@ -9,15 +9,20 @@ from typing import Any
 import yaml
 
 from deploygen.models import load_model_facts
+from deploygen.paths import DATA_DIR
 
-DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 # Modal volume reads run at about 1-3 GB/s (FACTS.md, Modal section, from modal-examples).
 VOLUME_READ_GB_PER_S = {"slow": 1.0, "fast": 3.0}
 
 
+def read_data(path: Path) -> Any:
+    """A data file of the repository (our own, trusted YAML), parsed by libyaml when it is there."""
+    return yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
 @functools.cache
 def gpu_facts() -> dict[str, dict[str, Any]]:
-    return yaml.safe_load((DATA_DIR / "gpus.yaml").read_text())["gpus"]
+    return read_data(DATA_DIR / "gpus.yaml")["gpus"]
 
 
 def model_facts(name: str) -> dict[str, Any]:

@@ -8,10 +8,10 @@ import json
 import pytest
 
 from conftest import ROOT, child, run_cli
-from deploygen.cli import deployable_profiles
 from deploygen.errors import UserError
+from deploygen.load import deployable_profiles
+from deploygen.pipeline import check
 from deploygen.sglang.catalog import Catalog, load_catalog
-from deploygen.validate import check
 from deploygen.validate.flags import argv_problems
 
 # Messages show shipped profiles relative to the working directory, as for a user in the checkout.
@@ -176,7 +176,7 @@ def test_a_deprecated_flag_on_0_5_23_warns_with_its_replacement_and_fails_strict
         "--enable-flashinfer-allreduce-fusion is deprecated in SGLang 0.5.23\n"
         "    hint: use `flashinfer-allreduce-fusion-backend: auto`"
     )
-    assert expected in [str(w) for w in check(str(profile)).warnings]
+    assert expected in [str(w) for w in check(str(profile)).findings]
     assert errors(profile, strict=True) == [expected]
 
 
@@ -191,13 +191,13 @@ def test_attention_backend_nsa_on_0_5_23_warns_that_it_is_a_deprecated_alias(tmp
         "is a deprecated alias in SGLang 0.5.23 (since 0.5.14)\n"
         "    hint: use `attention-backend: dsa`"
     )
-    assert [str(w) for w in check(str(profile)).warnings if w.code == "sglang-deprecated-value"] == [expected]
+    assert [str(w) for w in check(str(profile)).findings if w.code == "sglang-deprecated-value"] == [expected]
     assert errors(profile, strict=True) == [expected]
 
 
 def test_attention_backend_nsa_on_0_5_10_is_the_current_name(tmp_path):
     profile = child(tmp_path, "sglang:\n  attention-backend: nsa\n")
-    assert [w for w in check(str(profile)).warnings if w.code == "sglang-deprecated-value"] == []
+    assert [w for w in check(str(profile)).findings if w.code == "sglang-deprecated-value"] == []
 
 
 def test_a_flag_whose_sglang_action_raises_at_launch_is_an_error(tmp_path):

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from conftest import ROOT, run_cli
 from deploygen.load import available_profiles, load_profile
+from deploygen.pipeline import check_profile
 from deploygen.render import render_deployment
 from deploygen.render.literals import py_literal
-from deploygen.validate import check_profile
 from deploygen.validate.rules import SECRET_VALUE
 
 GENERATED = ROOT / "generated"

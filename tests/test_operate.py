@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import json
 
 import pytest
 
 from conftest import ROOT
+from deploygen.cli import main
 from deploygen.errors import UserError
 from deploygen.operate import loadtest, smoke
 
@@ -17,12 +17,9 @@ ALL_PATHS = "chat, no-thinking, long-context, tool-call"
 CUDA_500 = "HTTP 500: Internal server error: CUDA error: an illegal memory access was encountered"
 
 
-def run(module, argv: list[str], capsys) -> tuple[int, str]:
-    """Parse and run a subcommand as the CLI does; return its exit code and stdout, checking that no key leaked."""
-    parser = argparse.ArgumentParser()
-    module.add_parser(parser.add_subparsers())
-    args = parser.parse_args(argv)
-    code = args.func(args)
+def run(argv: list[str], capsys) -> tuple[int, str]:
+    """Run a command as the CLI does; return its exit code and stdout, checking that no key leaked."""
+    code = main(argv)
     out, err = capsys.readouterr()
     assert KEY not in out and KEY not in err
     return code, out
@@ -37,7 +34,7 @@ def path_lines(out: str) -> list[str]:
 
 def test_smoke_passes_every_path_and_takes_the_model_from_v1_models(standin, capsys):
     server = standin(api_key=KEY)
-    code, out = run(smoke, ["smoke", server.url, "--api-key", KEY], capsys)
+    code, out = run(["smoke", server.url, "--api-key", KEY], capsys)
     assert code == 0
     assert out.splitlines()[0] == "model glm-5.1 (first of /v1/models)"
     assert [line.split()[:2] for line in path_lines(out)] == [
@@ -53,13 +50,13 @@ def test_smoke_passes_every_path_and_takes_the_model_from_v1_models(standin, cap
 def test_smoke_reads_the_api_key_from_the_environment(standin, capsys, monkeypatch):
     server = standin(api_key=KEY)
     monkeypatch.setenv("API_KEY", KEY)
-    code, out = run(smoke, ["smoke", f"{server.url}/v1/", "--model", "glm-5.1"], capsys)
+    code, out = run(["smoke", f"{server.url}/v1/", "--model", "glm-5.1"], capsys)
     assert code == 0, out
 
 
 def test_smoke_fails_every_path_with_the_http_500_reason(standin, capsys):
     server = standin(env={"STANDIN_FAULT": "fail-requests"}, api_key=KEY)
-    code, out = run(smoke, ["smoke", server.url, "--api-key", KEY], capsys)
+    code, out = run(["smoke", server.url, "--api-key", KEY], capsys)
     assert code == 1
     assert [line.split(maxsplit=3)[:2] + [line.split(maxsplit=3)[3]] for line in path_lines(out)] == [
         ["FAIL", name, CUDA_500] for name in ("chat", "no-thinking", "long-context", "tool-call")
@@ -82,11 +79,11 @@ def test_smoke_names_what_each_path_is_missing_when_the_engine_answers_200_with_
 def test_smoke_with_a_wrong_api_key_fails_with_401_and_never_prints_either_key(standin, capsys):
     server = standin(api_key=KEY)
     wrong = "sk-wrong-key-1234"
-    code, out = run(smoke, ["smoke", server.url, "--api-key", wrong, "--model", "glm-5.1"], capsys)
+    code, out = run(["smoke", server.url, "--api-key", wrong, "--model", "glm-5.1"], capsys)
     assert code == 1 and wrong not in out
     assert {line.split(maxsplit=3)[3] for line in path_lines(out)} == {"HTTP 401: Unauthorized"}
 
-    code, out = run(smoke, ["smoke", server.url, "--api-key", wrong], capsys)
+    code, out = run(["smoke", server.url, "--api-key", wrong], capsys)
     assert code == 1
     assert path_lines(out)[0] == "FAIL chat - not sent: GET /v1/models: HTTP 401: Unauthorized"
 
@@ -94,7 +91,7 @@ def test_smoke_with_a_wrong_api_key_fails_with_401_and_never_prints_either_key(s
 def test_smoke_without_an_api_key_says_where_to_put_one(standin, capsys, monkeypatch):
     server = standin(api_key=KEY)
     monkeypatch.delenv("API_KEY", raising=False)
-    code, out = run(smoke, ["smoke", server.url, "--model", "glm-5.1"], capsys)
+    code, out = run(["smoke", server.url, "--model", "glm-5.1"], capsys)
     assert code == 1
     assert path_lines(out)[0].endswith("HTTP 401: Unauthorized (no API key given: set API_KEY or pass --api-key)")
 
@@ -105,7 +102,7 @@ def test_smoke_reports_a_server_that_is_not_there_as_failed_paths(capsys):
     with socket.socket() as sock:  # a port nothing listens on
         sock.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    code, out = run(smoke, ["smoke", url, "--api-key", KEY, "--timeout", "2"], capsys)
+    code, out = run(["smoke", url, "--api-key", KEY, "--timeout", "2"], capsys)
     assert code == 1
     assert "not sent: GET /v1/models: connection failed:" in path_lines(out)[0]
 
@@ -149,7 +146,7 @@ def test_bench_reports_consistent_percentiles_and_throughput(standin):
 def test_bench_prints_json_and_passes_the_targets_of_a_profile(standin, capsys):
     server = standin(api_key=KEY)
     argv = ["bench", server.url, "--api-key", KEY, "--concurrency", "4", "--requests", "12", "--profile", "b200-prod"]
-    code, out = run(loadtest, [*argv, "--json"], capsys)
+    code, out = run([*argv, "--json"], capsys)
     report = json.loads(out)
     assert code == 0
     assert (report["model"], report["completed"], report["errors"], report["error_kinds"]) == ("glm-5.1", 12, 0, {})
@@ -159,7 +156,7 @@ def test_bench_prints_json_and_passes_the_targets_of_a_profile(standin, capsys):
         ("tpot_ms", 8.0, True),
     ]
 
-    code, out = run(loadtest, argv, capsys)
+    code, out = run(argv, capsys)
     assert code == 0
     assert "completed 12 of 12 requests" in out and ", 0 errors" in out
     assert [line.strip().split(":")[0] for line in out.splitlines() if "target" in line] == [
@@ -173,9 +170,7 @@ def test_bench_fails_when_the_server_misses_a_profile_target(standin, capsys, tm
     server = standin(api_key=KEY, env={"STANDIN_REQUEST_DELAY": "0.05"})
     strict = tmp_path / "strict.yaml"
     strict.write_text("schema_version: 1\nextends: b200-prod\ntargets:\n  ttft_ms: 20\n")
-    code, out = run(
-        loadtest, ["bench", server.url, "--api-key", KEY, "--requests", "4", "--profile", str(strict)], capsys
-    )
+    code, out = run(["bench", server.url, "--api-key", KEY, "--requests", "4", "--profile", str(strict)], capsys)
     assert code == 1
     (ttft,) = [line.strip() for line in out.splitlines() if "ttft_ms" in line]
     assert ttft.startswith("FAIL  ttft_ms: p50 ") and ttft.endswith(" ms > target 20 ms")
@@ -183,7 +178,7 @@ def test_bench_fails_when_the_server_misses_a_profile_target(standin, capsys, tm
 
 def test_bench_counts_the_errors_of_a_failing_server_by_kind(standin, capsys):
     server = standin(env={"STANDIN_FAULT": "fail-requests"}, api_key=KEY)
-    code, out = run(loadtest, ["bench", server.url, "--api-key", KEY, "--concurrency", "4", "--requests", "12"], capsys)
+    code, out = run(["bench", server.url, "--api-key", KEY, "--concurrency", "4", "--requests", "12"], capsys)
     assert code == 1
     assert "completed 0 of 12 requests" in out and ", 12 errors" in out
     assert f"  12 x {CUDA_500}" in out.splitlines()
@@ -207,8 +202,9 @@ def test_bench_with_a_wrong_key_and_no_model_is_one_clear_error(standin):
 
 
 def test_bench_rejects_an_unknown_profile_before_sending_anything(capsys):
-    with pytest.raises(UserError, match="b200-prod"):
-        run(loadtest, ["bench", "http://127.0.0.1:9", "--api-key", KEY, "--profile", "b200-prd"], capsys)
+    assert main(["bench", "http://127.0.0.1:9", "--api-key", KEY, "--profile", "b200-prd"]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and "error: no profile named 'b200-prd'\n    hint: did you mean 'b200-prod'?" in err
 
 
 # --- targets -------------------------------------------------------------------------------------------

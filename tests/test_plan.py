@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import xml.etree.ElementTree as ET
 
 import pytest
 
+from conftest import child
+from deploygen.cli import build_parser
 from deploygen.errors import UserError
-from deploygen.load import available_profiles, load_profile
-from deploygen.plan.capacity import add_plan_parser, keepalive_coverage, plan
-from deploygen.validate import check_profile
+from deploygen.load import deployable_profiles
+from deploygen.pipeline import check
+from deploygen.plan.capacity import plan
+from deploygen.plan.cost import CostModel, keepalive_coverage
 
 
 def planned(name: str, **kwargs):
-    profile = load_profile(name)
-    check_profile(profile)
-    return plan(profile, **kwargs)
+    checked = check(name)
+    return plan(checked.profile, checked.catalog, **kwargs)
 
 
 def quantities(node, path=()):
@@ -32,13 +33,11 @@ def quantities(node, path=()):
 
 
 def run_plan(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="generate.py")
-    add_plan_parser(parser.add_subparsers(required=True))
-    args = parser.parse_args(["plan", *argv])
+    args = build_parser().parse_args(["plan", *argv])
     return args.func(args)
 
 
-DEPLOYABLE = [name for name in available_profiles() if not load_profile(name).abstract]
+DEPLOYABLE = [profile.name for profile in deployable_profiles()]
 
 
 @pytest.mark.parametrize("name", DEPLOYABLE)
@@ -108,21 +107,15 @@ def test_business_hours_profile_is_costed_with_its_own_cron():
     assert source.startswith("keepalive.schedule (profiles/b200-business-hours.yaml:13) in UTC")
 
 
-def test_a_pinned_region_multiplies_the_price_and_says_so():
-    profile = load_profile("b200-prod")
-    check_profile(profile)
-    profile.data["scaling"]["region"] = "us"
-    report = plan(profile)
+def test_a_pinned_region_multiplies_the_price_and_says_so(tmp_path):
+    report = planned(str(child(tmp_path, "scaling:\n  region: us\n")))
     assert report["cost"]["region_multiplier"]["value"] == 1.5
     assert report["cost"]["always_on"]["total_usd"]["value"] == 720 * 6.25 * 8 * 1.5
     assert any("1.5x" in note for note in report["notes"])
 
 
-def test_max_total_tokens_caps_the_pool_and_is_shared_by_running_requests():
-    profile = load_profile("b200-prod")
-    check_profile(profile)
-    profile.data["sglang"]["max-total-tokens"] = 65_536
-    memory = plan(profile)["memory"]
+def test_max_total_tokens_caps_the_pool_and_is_shared_by_running_requests(tmp_path):
+    memory = planned(str(child(tmp_path, "sglang:\n  max-total-tokens: 65536\n")))["memory"]
     assert memory["pool_tokens_capped"]["value"] == 65_536
     assert memory["tokens_per_running_request"]["value"] == 65_536 // 48 == 1_365
     assert memory["full_context_requests"]["value"] == 1
@@ -198,3 +191,15 @@ def test_a_chart_in_another_format_is_refused_before_planning(tmp_path):
 def test_an_abstract_base_is_not_planned():
     with pytest.raises(UserError, match="glm-5.1-base.yaml is an abstract base"):
         run_plan("glm-5.1-base")
+
+
+@pytest.mark.parametrize("name", DEPLOYABLE)
+@pytest.mark.parametrize("hours", [0, 3.5, 8, 24])
+def test_every_cost_in_the_plan_is_the_cost_models_formula(name, hours):
+    report = planned(name, active_hours=hours)
+    cost, model = report["cost"], CostModel.from_plan(report)
+    assert cost["scale_to_zero"]["total_usd"]["value"] == pytest.approx(model.scale_to_zero(hours), abs=0.01)
+    assert cost["business_hours"]["total_usd"]["value"] == pytest.approx(model.business_hours(hours), abs=0.01)
+    assert cost["always_on"]["total_usd"]["value"] == pytest.approx(model.always_on(hours), abs=0.01)
+    parts = sum(v["value"] for k, v in cost["scale_to_zero"].items() if k != "total_usd")
+    assert parts == pytest.approx(cost["scale_to_zero"]["total_usd"]["value"], abs=0.02)

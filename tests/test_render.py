@@ -10,9 +10,9 @@ import sys
 import pytest
 
 from conftest import ROOT
-from deploygen.cli import deployable_profiles, output_path
-from deploygen.render import render_deployment
-from deploygen.validate import check
+from deploygen.load import deployable_profiles
+from deploygen.pipeline import check
+from deploygen.render import output_path, render_deployment
 
 PROFILES = [p.name for p in deployable_profiles()]
 RUFF = str(ROOT / ".venv" / "bin" / "ruff") if (ROOT / ".venv" / "bin" / "ruff").exists() else "ruff"

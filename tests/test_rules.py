@@ -7,7 +7,7 @@ import pytest
 from conftest import ROOT, child, run_cli
 from deploygen.errors import UserError
 from deploygen.load import load_profile
-from deploygen.validate import check
+from deploygen.pipeline import check
 from deploygen.validate.rules import RULES, compile_cache_per_arch, rule_problems
 from deploygen.validate.schema import apply_defaults, schema_problems
 
@@ -30,7 +30,7 @@ def findings(path, code: str) -> list[str]:
     """What a user sees for one rule: its problems (errors, warnings and notes) as printed."""
     profile = load_profile(str(path))
     assert schema_problems(profile) == []
-    apply_defaults(profile)
+    profile = apply_defaults(profile)
     return [str(p) for p in rule_problems(profile) if p.code == code]
 
 
@@ -397,8 +397,7 @@ def test_an_h200_profile_on_the_b200_compile_cache_is_an_error(tmp_path):
 
 def test_the_compile_cache_rule_compares_with_the_profiles_it_is_given(tmp_path):
     sibling = child(tmp_path, "", parent="b200-prod", name="sibling")
-    profile = load_profile(str(child(tmp_path, "", parent="h200")))
-    apply_defaults(profile)
+    profile = apply_defaults(load_profile(str(child(tmp_path, "", parent="h200"))))
     assert list(compile_cache_per_arch(profile, others=[str(sibling)])) == []
     same_cache = child(tmp_path, "volumes:\n  compile_cache:\n    name: glm51-deepgemm-cache-h200\n", name="sibling")
     [finding] = compile_cache_per_arch(profile, others=[str(same_cache)])
@@ -476,3 +475,23 @@ def test_strict_never_fails_on_info_notes():
     assert result.returncode == 0
     assert "info[model-revision]" in result.stderr and "warning" not in result.stderr
     assert result.stdout == "profiles/b200-prod.yaml: valid (2 notes)\n"
+
+
+@pytest.mark.parametrize("name", ["qwen3.5-397b-b200x4", "b200-prod"])
+def test_the_memory_rule_and_the_planner_share_one_kv_pool(tmp_path, name):
+    """A GQA model's KV splits across TP (Qwen3.5: 30,720 B/token over 2 KV heads at TP 4), MLA's does not:
+    the rule refuses one token more than the planner's pool and accepts exactly the pool."""
+    from deploygen.plan.capacity import plan
+
+    checked = check(name)
+    tokens = plan(checked.profile, checked.catalog)["memory"]["kv_pool_tokens"]["value"]
+    over = child(tmp_path, f"sglang:\n  context-length: {tokens + 1}\n", parent=name, name="over")
+    fraction_set_at = load_profile(str(over)).origin(("sglang", "mem-fraction-static"))
+    assert findings(over, "memory-fit") == [
+        f"{fraction_set_at}: error[memory-fit]: sglang.mem-fraction-static: the KV pool holds about {tokens:,} "
+        "tokens per GPU, "
+        f"less than one request of context-length {tokens + 1:,}\n"
+        "    hint: lower context-length or raise mem-fraction-static"
+    ]
+    exact = child(tmp_path, f"sglang:\n  context-length: {tokens}\n", parent=name, name="exact")
+    assert findings(exact, "memory-fit") == []

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from conftest import run_cli
 from deploygen.errors import UserError
-from deploygen.operate.triage import classify, load_patterns, main, read_lines, run, triage
+from deploygen.operate.triage import classify, load_patterns, read_lines, run, triage
 
 ROOT = Path(__file__).resolve().parents[1]
 PATTERNS = load_patterns()
@@ -246,7 +247,7 @@ def test_decodes_bytes_that_are_not_utf8_as_replacement_characters() -> None:
 def test_reads_standard_input_in_a_real_process() -> None:
     log = b"2026-11-23T10:00:00Z Load weight begin \xff\n2026-11-23T10:05:00Z [monitor] FATAL: SGLang died (code 137)\n"
     result = subprocess.run(
-        [sys.executable, "-m", "deploygen.operate.triage", "--all", "-"],
+        [sys.executable, "generate.py", "triage", "--all", "-"],
         input=log,
         cwd=ROOT,
         capture_output=True,
@@ -265,8 +266,9 @@ def test_reads_standard_input_in_a_real_process() -> None:
 
 def test_reports_a_missing_log_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     missing = tmp_path / "nope.log"
-    assert main([str(missing)]) == 2
-    assert capsys.readouterr().err == f"{missing}: error: cannot read the log: No such file or directory\n"
+    result = run_cli("triage", str(missing))
+    assert result.returncode == 1
+    assert result.stderr == f"{missing}: error: cannot read the log: No such file or directory\n"
 
 
 def test_rejects_a_malformed_pattern_file_with_every_problem_and_its_line(
@@ -301,8 +303,9 @@ def test_rejects_a_malformed_pattern_file_with_every_problem_and_its_line(
         "    hint: ids must be unique\n"
         f"{data}:11:5: error: patterns[1].action: must be a non-empty string"
     )
-    assert main(["--data", str(data), "-"]) == 2
-    assert capsys.readouterr().err == f"{error.value}\n"
+    result = run_cli("triage", "--data", str(data), "-", input="")
+    assert result.returncode == 1
+    assert result.stderr == f"{error.value}\n"
 
 
 def test_rejects_a_pattern_file_without_patterns(tmp_path: Path) -> None:

@@ -7,7 +7,6 @@ child. `abstract: true` marks a base that exists only to be extended.
 from __future__ import annotations
 
 import copy
-import difflib
 import os
 import re
 from collections.abc import Iterator
@@ -17,9 +16,9 @@ from typing import Any
 
 from deploygen.errors import Origin, Problem, ProfileNotFound, UserError
 from deploygen.load.yaml_source import Path_, display_path, read_yaml
+from deploygen.paths import PROFILES_DIR
+from deploygen.suggest import did_you_mean
 
-ROOT = Path(__file__).resolve().parents[2]
-PROFILES_DIR = ROOT / "profiles"
 # Keys about the file itself: they never merge into a child.
 FILE_KEYS = ("extends", "abstract")
 # A profile name is also its folder generated/<name>/: no separator, no `.` or `..`, nothing hidden.
@@ -30,7 +29,7 @@ MAX_FILES = 32
 MAX_MERGED_VALUES = 100_000
 
 
-@dataclass
+@dataclass(frozen=True)
 class ResolvedProfile:
     """One profile after `extends`: the merged data, where each value came from, and the files used."""
 
@@ -68,10 +67,16 @@ def available_profiles() -> list[str]:
     return sorted(p.stem for p in PROFILES_DIR.glob("*.yaml"))
 
 
+def deployable_profiles() -> list[ResolvedProfile]:
+    """Every profile in profiles/ that renders a deployment (not an abstract base)."""
+    profiles = [load_profile(name) for name in available_profiles()]
+    return [p for p in profiles if not p.abstract]
+
+
 def _not_found(name: str, origin: Origin | None = None, path: str = "") -> ProfileNotFound:
     names = available_profiles()
-    close = difflib.get_close_matches(name, names, n=1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
+    close = did_you_mean(name, names)
+    hint = f"{close} " if close else ""
     hint += "available profiles: " + ", ".join(names)
     return ProfileNotFound(Problem(origin or Origin(""), path, f"no profile named {name!r}", hint))
 

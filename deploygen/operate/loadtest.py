@@ -13,10 +13,7 @@ no request failed and every target passed. The run is bounded by --requests and 
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
-import os
 import sys
 import threading
 import time
@@ -28,12 +25,10 @@ import openai
 from tqdm import tqdm
 
 from deploygen.errors import UserError
-from deploygen.load import load_profile
+from deploygen.operate import BENCH_TIME_LIMIT_S
 from deploygen.operate.smoke import error_reason, first_model, openai_client
-from deploygen.validate import check_profile
 
 DEFAULT_PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
-DEFAULT_TIME_LIMIT = 600.0
 PERCENTILES = (50, 90, 99)
 # The profile's targets are p50 values (schema/profile.schema.json, $defs.targets).
 TARGET_METRICS = {"ttft_ms": "ttft", "tpot_ms": "tpot"}
@@ -157,13 +152,6 @@ def result_targets(result: BenchResult, targets: dict) -> list[TargetCheck]:
     return check_targets(measured, targets)
 
 
-def profile_targets(name: str) -> dict:
-    """The `targets` section of a valid profile (UserError, with file and line, when it is not valid)."""
-    profile = load_profile(name)
-    check_profile(profile)
-    return profile.get("targets", default={}) or {}
-
-
 # --- the load ------------------------------------------------------------------------------------------
 
 
@@ -223,7 +211,7 @@ def bench(
     requests: int = 32,
     max_tokens: int = 64,
     prompt: str = DEFAULT_PROMPT,
-    time_limit: float = DEFAULT_TIME_LIMIT,
+    time_limit: float = BENCH_TIME_LIMIT_S,
 ) -> BenchResult:
     """Send `requests` streamed chat completions, `concurrency` at a time, for at most `time_limit` seconds."""
     client = openai_client(url, api_key, time_limit)
@@ -286,65 +274,3 @@ def format_report(result: BenchResult, checks: list[TargetCheck], profile: str |
         lines.append(f"targets of {profile}:" if checks else f"targets of {profile}: none set")
         lines.extend(f"  {check}" for check in checks)
     return "\n".join(lines)
-
-
-def cmd_bench(args: argparse.Namespace) -> int:
-    # The profile first: a wrong name or an invalid profile fails before any load is sent.
-    targets = profile_targets(args.profile) if args.profile else {}
-    api_key = args.api_key if args.api_key is not None else os.environ.get("API_KEY", "")
-    result = bench(
-        args.url,
-        api_key,
-        args.model,
-        concurrency=args.concurrency,
-        requests=args.requests,
-        max_tokens=args.max_tokens,
-        time_limit=args.time_limit,
-    )
-    checks = result_targets(result, targets)
-    if args.json:
-        report = {**result.to_dict(), "targets": [{**vars(c), "passed": c.passed} for c in checks]}
-        print(json.dumps(report, indent=2))
-    else:
-        print(format_report(result, checks, args.profile))
-    return 0 if not result.errors and all(c.passed for c in checks) else 1
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
-    return value
-
-
-def add_parser(sub) -> argparse.ArgumentParser:
-    bench_parser = sub.add_parser(
-        "bench",
-        help="load-test a deployment with streamed chat completions",
-        description="Exit status 0 only when no request failed and every target of --profile passed.",
-    )
-    bench_parser.add_argument("url", help="the deployment's base URL (without /v1)")
-    bench_parser.add_argument("--api-key", help="the server's API key (default: $API_KEY)")
-    bench_parser.add_argument("--model", help="the served model name (default: the first of /v1/models)")
-    bench_parser.add_argument("--concurrency", type=_positive_int, default=8, help="requests in flight (default 8)")
-    bench_parser.add_argument("--requests", type=_positive_int, default=32, help="requests in all (default 32)")
-    bench_parser.add_argument(
-        "--max-tokens", type=_positive_int, default=64, help="max_tokens per request (default 64)"
-    )
-    bench_parser.add_argument("--profile", help="compare p50 TTFT and TPOT with this profile's targets")
-    bench_parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    bench_parser.add_argument(
-        "--time-limit",
-        type=_positive_float,
-        default=DEFAULT_TIME_LIMIT,
-        help=f"seconds for the whole run; requests not done by then are unfinished (default {DEFAULT_TIME_LIMIT:g})",
-    )
-    bench_parser.set_defaults(func=cmd_bench)
-    return bench_parser

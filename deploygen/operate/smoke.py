@@ -10,20 +10,18 @@ every path passes. HTTP errors and timeouts are failed paths with a reason, neve
 
 from __future__ import annotations
 
-import argparse
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import openai
 
+from deploygen.operate import SMOKE_TIMEOUT_S
 from deploygen.operate.request_paths import request_paths
 
 # The schema's default for lifecycle.warmup.long_context_words: the same prompt size as the warmup.
 LONG_CONTEXT_WORDS = 3000
 # A cold start of a scaled-to-zero app counts against the first request, so the default is generous.
-DEFAULT_TIMEOUT = 300.0
 # SGLang reads these from the request body; the OpenAI client sends them through extra_body.
 SGLANG_BODY_KEYS = ("chat_template_kwargs",)
 
@@ -104,7 +102,7 @@ def _run_path(client: openai.OpenAI, model: str, name: str, body: dict, check, a
     return PathResult(name, not problem, elapsed, problem)
 
 
-def smoke(url: str, api_key: str, model: str | None = None, timeout: float = DEFAULT_TIMEOUT) -> list[PathResult]:
+def smoke(url: str, api_key: str, model: str | None = None, timeout: float = SMOKE_TIMEOUT_S) -> list[PathResult]:
     """Send each path once, one after another (so each latency is its own), printing a line per path."""
     client = openai_client(url, api_key, timeout)
     paths = smoke_paths()
@@ -137,26 +135,3 @@ def summary_line(results: list[PathResult]) -> str:
     if not failed:
         return f"all {len(results)} paths passed"
     return f"{len(failed)} of {len(results)} paths failed: {', '.join(failed)}"
-
-
-def cmd_smoke(args: argparse.Namespace) -> int:
-    api_key = args.api_key if args.api_key is not None else os.environ.get("API_KEY", "")
-    results = smoke(args.url, api_key, args.model, args.timeout)
-    print(summary_line(results))
-    return 0 if all(r.passed for r in results) else 1
-
-
-def add_parser(sub) -> argparse.ArgumentParser:
-    smoke_parser = sub.add_parser(
-        "smoke",
-        help="one request per path (chat, no-thinking, long-context, tool-call) against a deployment",
-        description="Exit status 0 only when every path passes.",
-    )
-    smoke_parser.add_argument("url", help="the deployment's base URL (without /v1)")
-    smoke_parser.add_argument("--api-key", help="the server's API key (default: $API_KEY)")
-    smoke_parser.add_argument("--model", help="the served model name (default: the first of /v1/models)")
-    smoke_parser.add_argument(
-        "--timeout", type=float, default=DEFAULT_TIMEOUT, help=f"seconds per request (default {DEFAULT_TIMEOUT:g})"
-    )
-    smoke_parser.set_defaults(func=cmd_smoke)
-    return smoke_parser

@@ -10,9 +10,6 @@ not serve), 0 otherwise, 2 when the log or the pattern file cannot be used.
 
 from __future__ import annotations
 
-import argparse
-import difflib
-import io
 import re
 import sys
 from collections import Counter
@@ -23,8 +20,10 @@ from typing import Any, BinaryIO, TextIO
 
 from deploygen.errors import Origin, Problem, UserError
 from deploygen.load.yaml_source import display_path, read_yaml
+from deploygen.paths import DATA_DIR
+from deploygen.suggest import did_you_mean
 
-DATA_PATH = Path(__file__).resolve().parents[2] / "data" / "triage.yaml"
+DATA_PATH = DATA_DIR / "triage.yaml"
 SEVERITIES = ("ignore", "info", "monitor", "warning", "fatal")
 FIELDS = ("id", "pattern", "severity", "meaning", "action", "source")
 _ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
@@ -57,11 +56,6 @@ class Summary:
         return self.by_severity["fatal"] > 0
 
 
-def _did_you_mean(word: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f"did you mean {close[0]!r}?" if close else ""
-
-
 def _check_entry(entry: Any, index: int, origins: dict, shown: str, seen_ids: set[str]) -> list[Problem]:
     def problem(key: str | None, message: str, hint: str = "") -> Problem:
         where = ("patterns", index) if key is None else ("patterns", index, key)
@@ -71,7 +65,7 @@ def _check_entry(entry: Any, index: int, origins: dict, shown: str, seen_ids: se
     if not isinstance(entry, dict):
         return [problem(None, f"a pattern is a mapping with the keys {', '.join(FIELDS)}")]
     problems = [
-        problem(key, f"unknown key {key!r}", _did_you_mean(key, FIELDS) or f"the keys are {', '.join(FIELDS)}")
+        problem(key, f"unknown key {key!r}", did_you_mean(key, FIELDS) or f"the keys are {', '.join(FIELDS)}")
         for key in entry
         if key not in FIELDS
     ]
@@ -86,7 +80,7 @@ def _check_entry(entry: Any, index: int, origins: dict, shown: str, seen_ids: se
         elif key == "id" and value in seen_ids:
             problems.append(problem(key, f"duplicate id {value!r}", "ids must be unique"))
         elif key == "severity" and value not in SEVERITIES:
-            hint = _did_you_mean(value, SEVERITIES) or f"use one of {', '.join(SEVERITIES)}"
+            hint = did_you_mean(value, SEVERITIES) or f"use one of {', '.join(SEVERITIES)}"
             problems.append(problem(key, f"unknown severity {value!r}", hint))
         elif key == "pattern":
             try:
@@ -105,7 +99,7 @@ def load_patterns(path: Path = DATA_PATH) -> list[LogPattern]:
     if not isinstance(data, dict) or not isinstance(data.get("patterns"), list) or not data["patterns"]:
         raise UserError(Problem(Origin(shown), "", "the file must be a mapping with a non-empty list `patterns`"))
     problems = [
-        Problem(origins[(key,)], key, f"unknown key {key!r}", _did_you_mean(key, ["patterns"]))
+        Problem(origins[(key,)], key, f"unknown key {key!r}", did_you_mean(key, ["patterns"]))
         for key in data
         if key != "patterns"
     ]
@@ -184,10 +178,10 @@ def run(
     out: TextIO,
     color: bool = False,
     show_all: bool = False,
-    data_path: Path = DATA_PATH,
+    data_path: Path | None = None,
 ) -> int:
     """Triage a log file ("-" for stdin) and return 1 if a fatal pattern was seen, else 0."""
-    patterns = load_patterns(data_path)
+    patterns = load_patterns(data_path or DATA_PATH)
     if path_or_dash == "-":
         summary = triage(read_lines(sys.stdin.buffer), patterns, out=out, color=color, show_all=show_all)
     else:
@@ -200,29 +194,3 @@ def run(
             summary = triage(read_lines(stream), patterns, out=out, color=color, show_all=show_all)
     write_summary(summary, patterns, out)
     return 1 if summary.fatal else 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m deploygen.operate.triage",
-        description="Classify the lines of a deployment log against data/triage.yaml.",
-    )
-    parser.add_argument("log", help="the log file, or - to read standard input")
-    parser.add_argument(
-        "--all", dest="show_all", action="store_true", help="also print the lines no pattern matches, unchanged"
-    )
-    parser.add_argument("--color", action="store_true", help="color the severity tags")
-    parser.add_argument("--data", type=Path, default=DATA_PATH, help="the pattern file (default: data/triage.yaml)")
-    args = parser.parse_args(argv)
-    # A log may hold characters the terminal's encoding cannot show; escape them rather than crash.
-    if isinstance(sys.stdout, io.TextIOWrapper):
-        sys.stdout.reconfigure(errors="backslashreplace")
-    try:
-        return run(args.log, out=sys.stdout, color=args.color, show_all=args.show_all, data_path=args.data)
-    except UserError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -5,16 +5,15 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from deploygen.facts import DATA_DIR, gpu_facts
+from deploygen.facts import gpu_facts
+from deploygen.files import read_bytes
 from deploygen.load import ResolvedProfile
 from deploygen.load.yaml_source import display_path
+from deploygen.paths import DATA_DIR, PACKAGE_DIR, ROOT, SCHEMA_PATH, TEMPLATES_DIR
 from deploygen.sglang.catalog import Catalog
-
-ROOT = Path(__file__).resolve().parents[2]
-TEMPLATES_DIR = ROOT / "templates"
+from deploygen.validate.derived import derived_tp_size
 
 
 @dataclass(frozen=True)
@@ -55,12 +54,6 @@ class Deployment:
     def image_slug(self) -> str:
         """A folder name for the image: caches built by one image never serve another."""
         return re.sub(r"[^A-Za-z0-9._-]+", "-", self.profile.data["image"]["sglang_image"].split("/")[-1])[:80]
-
-
-def derived_tp_size(profile: ResolvedProfile) -> int:
-    pp = profile.flag("pp-size", "pipeline-parallel-size", default=1)
-    gpus = profile.data["gpu"]["count"]
-    return gpus // pp if isinstance(pp, int) and pp > 0 else gpus
 
 
 def _flag_tokens(name: str, value: Any, catalog: Catalog) -> list[str]:
@@ -109,14 +102,14 @@ def inputs_digest(profile: ResolvedProfile, catalog: Catalog) -> str:
     files = [
         *profile.sources,
         catalog.path,
-        ROOT / "schema" / "profile.schema.json",
+        SCHEMA_PATH,
         DATA_DIR / "gpus.yaml",
         DATA_DIR / "models" / f"{profile.data['model']['facts']}.yaml",
         *sorted(TEMPLATES_DIR.rglob("*.j2")),
-        ROOT / "deploygen" / "operate" / "request_paths.py",
+        PACKAGE_DIR / "operate" / "request_paths.py",
     ]
     digest = hashlib.sha256()
     for path in files:
         name = str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else path.name
-        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+        digest.update(name.encode() + b"\0" + read_bytes(path) + b"\0")
     return digest.hexdigest()[:16]

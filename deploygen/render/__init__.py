@@ -1,5 +1,6 @@
-"""Rendering: a planned deployment through the Jinja templates into a formatted, atomic deploy.py."""
+"""Rendering: a planned deployment through the Jinja templates into a formatted deploy.py."""
 
-from deploygen.render.renderer import render_deployment, render_deployments, write_atomic
+from deploygen.render.output import output_path
+from deploygen.render.renderer import render_deployment, render_deployments
 
-__all__ = ["render_deployment", "render_deployments", "write_atomic"]
+__all__ = ["output_path", "render_deployment", "render_deployments"]

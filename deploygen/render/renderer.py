@@ -12,10 +12,9 @@ from pathlib import Path
 
 import jinja2
 
-from deploygen.plan.deployment import TEMPLATES_DIR, Deployment
+from deploygen.paths import PACKAGE_DIR, ROOT, TEMPLATES_DIR
+from deploygen.plan.deployment import Deployment
 from deploygen.render.literals import py_literal
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _bytecode_cache() -> jinja2.BytecodeCache | None:
@@ -31,7 +30,7 @@ def _bytecode_cache() -> jinja2.BytecodeCache | None:
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         # templates/, plus the package's request paths, which the generated file includes verbatim.
-        loader=jinja2.FileSystemLoader([TEMPLATES_DIR, ROOT / "deploygen" / "operate"]),
+        loader=jinja2.FileSystemLoader([TEMPLATES_DIR, PACKAGE_DIR / "operate"]),
         # Compiled templates are reused across runs; Jinja checks each template's mtime itself.
         bytecode_cache=_bytecode_cache(),
         undefined=jinja2.StrictUndefined,
@@ -76,19 +75,3 @@ def render_deployments(deployments: list[Deployment]) -> list[str]:
 
 def render_deployment(deployment: Deployment) -> str:
     return render_deployments([deployment])[0]
-
-
-def write_atomic(path: Path, content: str) -> bool:
-    """Write through a temp file and rename, so a reader never sees half a file. True if it changed."""
-    if path.is_file() and path.read_text() == content:
-        return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(content)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    return True

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-CATALOG_DIR = Path(__file__).resolve().parents[2] / "schema" / "sglang"
+from deploygen.paths import CATALOG_DIR
+
 BOOLEAN_ACTIONS = ("store_true", "store_false")
 
 

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import difflib
 import functools
 import json
 import re
-from pathlib import Path
 from typing import Any
 
-import yaml
-
-from deploygen.errors import Origin, Problem
+from deploygen.errors import Origin, Problem, Severity
+from deploygen.facts import read_data
 from deploygen.load import ResolvedProfile
+from deploygen.paths import DATA_DIR
 from deploygen.sglang.catalog import Catalog, Flag, available_versions, catalog_version_for, load_catalog
+from deploygen.suggest import did_you_mean
 
-DEPRECATED_VALUES_PATH = Path(__file__).resolve().parents[2] / "data" / "sglang-deprecated-values.yaml"
-RENAMES_PATH = Path(__file__).resolve().parents[2] / "data" / "sglang-renames.yaml"
+DEPRECATED_VALUES_PATH = DATA_DIR / "sglang-deprecated-values.yaml"
+RENAMES_PATH = DATA_DIR / "sglang-renames.yaml"
 # Flags the generator writes from other sections; setting them in `sglang` would contradict those.
 DERIVED = {
     "model-path": "model.path",
@@ -35,7 +34,7 @@ NEGATIVE_NUMBER = re.compile(r"^-\d+$|^-\d*\.\d+$")
 
 @functools.cache
 def renames() -> dict[str, dict[str, str]]:
-    return yaml.safe_load(RENAMES_PATH.read_text())
+    return read_data(RENAMES_PATH)
 
 
 def profile_catalog(profile: ResolvedProfile) -> tuple[Catalog | None, list[Problem]]:
@@ -62,8 +61,7 @@ def _unknown_hint(name: str, catalog: Catalog) -> str:
     prefixed = [o for o in catalog.option_names() if o.startswith(name)]
     if len(prefixed) == 1:
         return f"`{name}` is only an abbreviation; write the full option `{prefixed[0]}`"
-    close = difflib.get_close_matches(name, catalog.option_names(), n=3, cutoff=0.75)
-    return "did you mean " + " or ".join(f"`{c}`" for c in close) + "?" if close else ""
+    return did_you_mean(name, catalog.option_names(), n=3, cutoff=0.75, quote="`")
 
 
 def check_value(flag: Flag, value: Any) -> str:
@@ -108,8 +106,8 @@ def _scalar_problem(flag: Flag, value: Any) -> str:
     if text.startswith("-") and len(text) > 1 and not NEGATIVE_NUMBER.match(text) and " " not in text:
         return f"value {text!r} starts with '-', so SGLang's parser would read it as an option"
     if flag.choices is not None and value not in flag.choices and str(value) not in map(str, flag.choices):
-        close = difflib.get_close_matches(str(value), [str(c) for c in flag.choices], n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        close = did_you_mean(value, flag.choices)
+        hint = f" ({close})" if close else ""
         return f"{value!r} is not one of {', '.join(map(str, flag.choices))}{hint}"
     return ""
 
@@ -178,7 +176,7 @@ def flag_problems(profile: ResolvedProfile, catalog: Catalog) -> list[Problem]:
                     where,
                     f"--{name} {value} is a deprecated alias in SGLang {catalog.version} (since {alias['since']})",
                     f"use `{name}: {alias['replacement']}`",
-                    severity="warning",
+                    severity=Severity.WARNING,
                     code="sglang-deprecated-value",
                 )
             )
@@ -190,7 +188,7 @@ def flag_problems(profile: ResolvedProfile, catalog: Catalog) -> list[Problem]:
                     where,
                     f"--{name} is deprecated in SGLang {catalog.version}",
                     f"use `{instead}`" if instead else "see `--help` of that version",
-                    severity="warning",
+                    severity=Severity.WARNING,
                     code="sglang-deprecated-flag",
                 )
             )
@@ -199,7 +197,7 @@ def flag_problems(profile: ResolvedProfile, catalog: Catalog) -> list[Problem]:
 
 @functools.cache
 def deprecated_values() -> dict[str, dict[str, dict[str, str]]]:
-    return yaml.safe_load(DEPRECATED_VALUES_PATH.read_text())
+    return read_data(DEPRECATED_VALUES_PATH)
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:

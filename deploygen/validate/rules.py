@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deploygen.errors import Problem, UserError
+from deploygen.errors import Problem, Severity, UserError
 from deploygen.facts import VOLUME_READ_GB_PER_S, gpu_facts, model_facts
 from deploygen.load import ResolvedProfile, available_profiles, load_profile, profile_path
-from deploygen.plan.deployment import derived_tp_size
+from deploygen.memory import memory_per_gpu
+from deploygen.validate import derived
+from deploygen.validate.flags import profile_catalog
 from deploygen.validate.schema import DEFAULT_ORIGIN
-
-GiB = 1024**3
 
 
 @dataclass(frozen=True)
@@ -30,18 +30,33 @@ class Finding:
     hint: str = ""
 
 
+Check = Callable[[ResolvedProfile], Iterator[Finding]]
+
+
 @dataclass(frozen=True)
 class Rule:
     code: str
-    severity: str
+    severity: Severity
     source: str
-    check: Callable[[ResolvedProfile], Iterator[Finding]]
+    check: Check
 
 
-def _number(profile: ResolvedProfile, *names: str, default: Any = None) -> Any:
-    """A numeric flag, or the default when it is unset or not a number (flag_problems reports that)."""
-    value = profile.flag(*names, default=default)
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else default
+# Every rule, in the order they run (and report): filled by @rule as the module is read.
+RULES: list[Rule] = []
+
+
+def rule(code: str, severity: Severity, source: str) -> Callable[[Check], Check]:
+    """Register a check under a stable code, with its severity and the source of the fact it checks."""
+
+    def register(check: Check) -> Check:
+        RULES.append(Rule(code, severity, source, check))
+        return check
+
+    return register
+
+
+_number = derived.number_flag
+_arch = derived.gpu_arch
 
 
 def _flag_path(profile: ResolvedProfile, *names: str) -> tuple[str, ...]:
@@ -49,14 +64,11 @@ def _flag_path(profile: ResolvedProfile, *names: str) -> tuple[str, ...]:
     return ("sglang", next((n for n in names if n in flags), names[0]))
 
 
-def _arch(profile: ResolvedProfile) -> str:
-    return gpu_facts()[profile.data["gpu"]["type"]]["arch"]
-
-
 def _version(profile: ResolvedProfile) -> tuple[int, ...]:
     return tuple(int(x) for x in re.findall(r"\d+", profile.data["image"]["sglang_version"])[:3])
 
 
+@rule("gpu-count", Severity.ERROR, "Modal GPU guide: up to 8 GPUs per container (A10 up to 4)")
 def gpu_count(profile: ResolvedProfile) -> Iterator[Finding]:
     gpu = profile.data["gpu"]
     limit = gpu_facts()[gpu["type"]]["max_count"]
@@ -64,9 +76,9 @@ def gpu_count(profile: ResolvedProfile) -> Iterator[Finding]:
         yield Finding(f"Modal allows at most {limit} {gpu['type']} GPUs per container", ("gpu", "count"))
 
 
+@rule("parallel-size", Severity.ERROR, "SGLang: tp-size x pp-size GPUs per replica")
 def parallel_sizes(profile: ResolvedProfile) -> Iterator[Finding]:
-    tp = _number(profile, "tp-size", "tensor-parallel-size", default=derived_tp_size(profile))
-    pp = _number(profile, "pp-size", "pipeline-parallel-size", default=1)
+    tp, pp = derived.parallel_sizes(profile)
     count = profile.data["gpu"]["count"]
     if tp * pp != count:
         yield Finding(
@@ -79,6 +91,7 @@ def parallel_sizes(profile: ResolvedProfile) -> Iterator[Finding]:
 TRTLLM_SPARSE = ("nsa-decode-backend", "nsa-prefill-backend", "dsa-decode-backend", "dsa-prefill-backend")
 
 
+@rule("trtllm-needs-blackwell", Severity.ERROR, "FACTS.md GLM-5.1 recipes: trtllm NSA kernels are Blackwell-only")
 def trtllm_needs_blackwell(profile: ResolvedProfile) -> Iterator[Finding]:
     if _arch(profile) == "sm100":
         return
@@ -94,6 +107,7 @@ def trtllm_needs_blackwell(profile: ResolvedProfile) -> Iterator[Finding]:
             )
 
 
+@rule("dsa-kv-dtype", Severity.ERROR, "FACTS.md 1: FP8 KV chosen by default on SM100 for DSA models")
 def dsa_kv_dtype_explicit(profile: ResolvedProfile) -> Iterator[Finding]:
     facts = model_facts(profile.data["model"]["facts"])
     if (
@@ -108,12 +122,13 @@ def dsa_kv_dtype_explicit(profile: ResolvedProfile) -> Iterator[Finding]:
         )
 
 
+@rule("fp8-kv-eagle", Severity.WARNING, "FACTS.md 14: SGLang #22671, #27661")
 def fp8_kv_with_eagle(profile: ResolvedProfile) -> Iterator[Finding]:
     if (
         _arch(profile) == "sm100"
         and model_facts(profile.data["model"]["facts"]).get("attention") == "dsa"
         and str(profile.flag("kv-cache-dtype", default="")).startswith("fp8")
-        and profile.flag("speculative-algorithm") in ("EAGLE", "EAGLE3", "NEXTN")
+        and profile.flag("speculative-algorithm") in derived.EAGLE_ALGORITHMS
     ):
         yield Finding(
             "FP8 KV with EAGLE on Blackwell loses accuracy on DSA models such as GLM-5.1-FP8 (SGLang #22671, #27661)",
@@ -122,6 +137,7 @@ def fp8_kv_with_eagle(profile: ResolvedProfile) -> Iterator[Finding]:
         )
 
 
+@rule("spec-v2", Severity.ERROR, "FACTS.md 3 and 12: SGLANG_ENABLE_SPEC_V2 versions; spec v2 needs topk 1")
 def spec_v2(profile: ResolvedProfile) -> Iterator[Finding]:
     env = profile.data["image"].get("env", {})
     if "SGLANG_ENABLE_SPEC_V2" not in env:
@@ -140,11 +156,9 @@ def spec_v2(profile: ResolvedProfile) -> Iterator[Finding]:
         )
 
 
+@rule("memory-fit", Severity.ERROR, "data/gpus.yaml memory, data/models/* checkpoint and KV bytes per token")
 def memory_fit(profile: ResolvedProfile) -> Iterator[Finding]:
-    facts = model_facts(profile.data["model"]["facts"])
-    gpu = gpu_facts()[profile.data["gpu"]["type"]]
-    tp = _number(profile, "tp-size", "tensor-parallel-size", default=derived_tp_size(profile))
-    pp = _number(profile, "pp-size", "pipeline-parallel-size", default=1)
+    tp, pp = derived.parallel_sizes(profile)
     fraction = _number(profile, "mem-fraction-static")
     if fraction is None or tp * pp <= 0:  # parallel-size reports a bad tp-size x pp-size
         return
@@ -156,29 +170,31 @@ def memory_fit(profile: ResolvedProfile) -> Iterator[Finding]:
             "use a value between 0 and 1, e.g. 0.85",
         )
         return
-    weights_gb = facts["checkpoint_gb"] / (tp * pp)
-    static_gb = gpu["memory_gb"] * fraction
-    if weights_gb >= static_gb:
+    inputs = derived.memory_inputs(profile, profile_catalog(profile)[0])
+    if inputs is None:  # no KV size for this dtype in the model's data: `plan` says so
+        return
+    memory = memory_per_gpu(inputs)
+    if not memory.weights_fit:
         yield Finding(
-            f"weights need {weights_gb:.0f} GB per GPU but mem-fraction-static {fraction} of "
-            f"{gpu['memory_gb']} GB reserves {static_gb:.0f} GB",
+            f"weights need {memory.weights_gb:.0f} GB per GPU but mem-fraction-static {fraction} of "
+            f"{inputs.gpu_memory_gb} GB reserves {memory.static_pool_gb:.0f} GB",
             path,
             "use more GPUs or GPUs with more memory, or raise mem-fraction-static",
         )
         return
-    kv_dtype = str(profile.flag("kv-cache-dtype", default="bfloat16")).replace("bf16", "bfloat16")
-    per_token = facts["kv_bytes_per_token"].get(kv_dtype, facts["kv_bytes_per_token"]["bfloat16"])
-    pool_tokens = int((static_gb - weights_gb) * 1e9 // per_token)
-    context = _number(profile, "context-length", default=facts["max_position_embeddings"])
-    if pool_tokens < context:
+    context = _number(
+        profile, "context-length", default=model_facts(profile.data["model"]["facts"])["max_position_embeddings"]
+    )
+    if memory.kv_pool_tokens < context:
         yield Finding(
-            f"the KV pool holds about {pool_tokens:,} tokens per GPU, less than one request of "
+            f"the KV pool holds about {memory.kv_pool_tokens:,} tokens per GPU, less than one request of "
             f"context-length {context:,}",
             path,
             "lower context-length or raise mem-fraction-static",
         )
 
 
+@rule("max-total-tokens-below-context", Severity.ERROR, "FACTS.md 13: --max-total-tokens caps the KV pool")
 def max_total_tokens(profile: ResolvedProfile) -> Iterator[Finding]:
     cap = _number(profile, "max-total-tokens")
     context = _number(profile, "context-length")
@@ -190,13 +206,14 @@ def max_total_tokens(profile: ResolvedProfile) -> Iterator[Finding]:
         )
 
 
+@rule("max-total-tokens-pool-cap", Severity.WARNING, "FACTS.md 13: --max-total-tokens caps the KV pool")
 def max_total_tokens_per_request(profile: ResolvedProfile) -> Iterator[Finding]:
     cap = _number(profile, "max-total-tokens")
     context = _number(
         profile, "context-length", default=model_facts(profile.data["model"]["facts"])["max_position_embeddings"]
     )
-    running = _number(profile, "max-running-requests", default=48)
-    if cap is not None and running > 0 and context <= cap < running * context:
+    running, _ = derived.max_running_requests(profile)
+    if cap is not None and running and running > 0 and context <= cap < running * context:
         yield Finding(
             f"max-total-tokens {cap:,} caps the whole KV pool (not one request): {running} running "
             f"requests share it, about {cap // running:,} tokens each",
@@ -205,12 +222,13 @@ def max_total_tokens_per_request(profile: ResolvedProfile) -> Iterator[Finding]:
         )
 
 
+@rule("timeouts-cover-load", Severity.ERROR, "FACTS.md 6 (watchdog default 300 s); Modal volume reads 1-3 GB/s")
 def watchdog_covers_load(profile: ResolvedProfile) -> Iterator[Finding]:
     facts = model_facts(profile.data["model"]["facts"])
-    watchdog = _number(profile, "watchdog-timeout", default=300)
+    watchdog = _number(profile, "watchdog-timeout", default=derived.catalog_default(profile, "watchdog-timeout"))
     # Plan for the slow end of Modal's volume read speed.
     load_seconds = facts["checkpoint_gb"] / VOLUME_READ_GB_PER_S["slow"]
-    if watchdog < load_seconds:
+    if watchdog is not None and watchdog < load_seconds:
         yield Finding(
             f"watchdog-timeout {watchdog}s is shorter than a {facts['checkpoint_gb']} GB load at 1 GB/s "
             f"(~{load_seconds:.0f}s)",
@@ -233,6 +251,7 @@ def watchdog_covers_load(profile: ResolvedProfile) -> Iterator[Finding]:
         )
 
 
+@rule("modal-scaling", Severity.ERROR, "FACTS.md Modal: checked by Modal only at deploy time")
 def modal_scaling(profile: ResolvedProfile) -> Iterator[Finding]:
     scaling = profile.data["scaling"]
     if scaling["min_containers"] > scaling["max_containers"]:
@@ -250,6 +269,7 @@ def modal_scaling(profile: ResolvedProfile) -> Iterator[Finding]:
         )
 
 
+@rule("idle-sglang-slots", Severity.INFO, "FACTS.md Modal: one HTTP request is one input")
 def idle_sglang_slots(profile: ResolvedProfile) -> Iterator[Finding]:
     running = _number(profile, "max-running-requests")
     max_inputs = profile.data["scaling"]["max_inputs"]
@@ -263,6 +283,7 @@ def idle_sglang_slots(profile: ResolvedProfile) -> Iterator[Finding]:
         )
 
 
+@rule("queued-in-sglang", Severity.WARNING, "FACTS.md Modal: one HTTP request is one input")
 def queued_in_sglang(profile: ResolvedProfile) -> Iterator[Finding]:
     running = _number(profile, "max-running-requests")
     max_inputs = profile.data["scaling"]["max_inputs"]
@@ -287,6 +308,7 @@ def _cron_times(schedule: str, count: int) -> list[float]:
         return []
 
 
+@rule("keepalive-cron", Severity.ERROR, "Modal Cron: five-field cron and IANA time zone")
 def keepalive_cron(profile: ResolvedProfile) -> Iterator[Finding]:
     keepalive = profile.data["keepalive"]
     if not keepalive["enabled"] and profile.origin(("keepalive", "schedule")) == DEFAULT_ORIGIN:
@@ -315,6 +337,7 @@ def keepalive_cron(profile: ResolvedProfile) -> Iterator[Finding]:
         )
 
 
+@rule("keepalive-interval", Severity.WARNING, "scaledown_window vs the cron's interval")
 def keepalive_interval(profile: ResolvedProfile) -> Iterator[Finding]:
     keepalive = profile.data["keepalive"]
     times = _cron_times(keepalive["schedule"], 200) if keepalive["enabled"] else []
@@ -334,6 +357,7 @@ def keepalive_interval(profile: ResolvedProfile) -> Iterator[Finding]:
         )
 
 
+@rule("volumes", Severity.ERROR, "Modal volumes: distinct names and mount paths")
 def volumes_distinct(profile: ResolvedProfile) -> Iterator[Finding]:
     volumes = profile.data["volumes"]
     if volumes["weights"]["name"] == volumes["compile_cache"]["name"]:
@@ -365,6 +389,7 @@ IMAGE_REFERENCE = re.compile(
 )
 
 
+@rule("image-pinned", Severity.ERROR, "FACTS.md 2 and 5: pin a release tag or digest")
 def image_pinned(profile: ResolvedProfile) -> Iterator[Finding]:
     image = profile.data["image"]["sglang_image"]
     if not IMAGE_REFERENCE.fullmatch(image):
@@ -412,6 +437,7 @@ def _compile_cache_user(other: str, version: tuple[int, int]) -> tuple[Path, str
     return theirs.path, theirs.name, theirs.get("volumes", "compile_cache", "name"), theirs.get("gpu", "type")
 
 
+@rule("compile-cache-per-arch", Severity.ERROR, "FACTS.md 9: DeepGEMM cache keys are per architecture")
 def compile_cache_per_arch(profile: ResolvedProfile, others: Iterable[str] | None = None) -> Iterator[Finding]:
     """`others`: the profiles (names or paths) that could share the volume; the shipped ones by default."""
     name = profile.data["volumes"]["compile_cache"]["name"]
@@ -439,6 +465,7 @@ def compile_cache_per_arch(profile: ResolvedProfile, others: Iterable[str] | Non
 DEEPGEMM_ARCHS = ("sm90", "sm100")
 
 
+@rule("deepgemm-arch", Severity.WARNING, "DeepGEMM README: FP8 kernels for SM90 and SM100 only")
 def deepgemm_arch(profile: ResolvedProfile) -> Iterator[Finding]:
     if profile.data["lifecycle"]["compile"]["enabled"] and _arch(profile) not in DEEPGEMM_ARCHS:
         yield Finding(
@@ -453,6 +480,7 @@ SECRET_VALUE = re.compile(r"\b(hf_[A-Za-z0-9]{20,}|sk-[A-Za-z0-9_-]{20,}|ghp_[A-
 SECRET_NAME = re.compile(r"(TOKEN|SECRET|PASSWORD|API_KEY|APIKEY)", re.IGNORECASE)
 
 
+@rule("inline-secret", Severity.ERROR, "never put secrets in a profile: Modal secrets hold them")
 def no_inline_secrets(profile: ResolvedProfile) -> Iterator[Finding]:
     for name in profile.data["image"].get("env", {}):
         if SECRET_NAME.search(name):
@@ -479,6 +507,7 @@ def no_inline_secrets(profile: ResolvedProfile) -> Iterator[Finding]:
     yield from walk(profile.data, ())
 
 
+@rule("model-revision", Severity.INFO, "FACTS.md 14: SGLang #22922 needs a model revision after the template update")
 def model_revision_pinned(profile: ResolvedProfile) -> Iterator[Finding]:
     revision = profile.data["model"]["revision"]
     if not re.fullmatch(r"[0-9a-f]{40}", revision):
@@ -490,66 +519,12 @@ def model_revision_pinned(profile: ResolvedProfile) -> Iterator[Finding]:
         )
 
 
-RULES: tuple[Rule, ...] = (
-    Rule("gpu-count", "error", "Modal GPU guide: up to 8 GPUs per container (A10 up to 4)", gpu_count),
-    Rule("parallel-size", "error", "SGLang: tp-size x pp-size GPUs per replica", parallel_sizes),
-    Rule(
-        "trtllm-needs-blackwell",
-        "error",
-        "FACTS.md GLM-5.1 recipes: trtllm NSA kernels are Blackwell-only",
-        trtllm_needs_blackwell,
-    ),
-    Rule(
-        "dsa-kv-dtype", "error", "FACTS.md 1: FP8 KV chosen by default on SM100 for DSA models", dsa_kv_dtype_explicit
-    ),
-    Rule("fp8-kv-eagle", "warning", "FACTS.md 14: SGLang #22671, #27661", fp8_kv_with_eagle),
-    Rule("spec-v2", "error", "FACTS.md 3 and 12: SGLANG_ENABLE_SPEC_V2 versions; spec v2 needs topk 1", spec_v2),
-    Rule("memory-fit", "error", "data/gpus.yaml memory, data/models/* checkpoint and KV bytes per token", memory_fit),
-    Rule(
-        "max-total-tokens-below-context", "error", "FACTS.md 13: --max-total-tokens caps the KV pool", max_total_tokens
-    ),
-    Rule(
-        "max-total-tokens-pool-cap",
-        "warning",
-        "FACTS.md 13: --max-total-tokens caps the KV pool",
-        max_total_tokens_per_request,
-    ),
-    Rule(
-        "timeouts-cover-load",
-        "error",
-        "FACTS.md 6 (watchdog default 300 s); Modal volume reads 1-3 GB/s",
-        watchdog_covers_load,
-    ),
-    Rule("modal-scaling", "error", "FACTS.md Modal: checked by Modal only at deploy time", modal_scaling),
-    Rule("idle-sglang-slots", "info", "FACTS.md Modal: one HTTP request is one input", idle_sglang_slots),
-    Rule("queued-in-sglang", "warning", "FACTS.md Modal: one HTTP request is one input", queued_in_sglang),
-    Rule("keepalive-cron", "error", "Modal Cron: five-field cron and IANA time zone", keepalive_cron),
-    Rule("keepalive-interval", "warning", "scaledown_window vs the cron's interval", keepalive_interval),
-    Rule("volumes", "error", "Modal volumes: distinct names and mount paths", volumes_distinct),
-    Rule("image-pinned", "error", "FACTS.md 2 and 5: pin a release tag or digest", image_pinned),
-    Rule(
-        "compile-cache-per-arch",
-        "error",
-        "FACTS.md 9: DeepGEMM cache keys are per architecture",
-        compile_cache_per_arch,
-    ),
-    Rule("deepgemm-arch", "warning", "DeepGEMM README: FP8 kernels for SM90 and SM100 only", deepgemm_arch),
-    Rule("inline-secret", "error", "never put secrets in a profile: Modal secrets hold them", no_inline_secrets),
-    Rule(
-        "model-revision",
-        "info",
-        "FACTS.md 14: SGLang #22922 needs a model revision after the template update",
-        model_revision_pinned,
-    ),
-)
-
-
 def rule_problems(profile: ResolvedProfile) -> list[Problem]:
     problems = []
-    for rule in RULES:
-        for finding in rule.check(profile):
+    for rule_ in RULES:
+        for finding in rule_.check(profile):
             path = ".".join(str(p) for p in finding.blame)
             problems.append(
-                Problem(profile.origin(finding.blame), path, finding.message, finding.hint, rule.severity, rule.code)
+                Problem(profile.origin(finding.blame), path, finding.message, finding.hint, rule_.severity, rule_.code)
             )
     return problems

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import copy
-import difflib
+import dataclasses
 import functools
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 
 from deploygen.errors import Origin, Problem
 from deploygen.load import ResolvedProfile
+from deploygen.paths import SCHEMA_PATH
+from deploygen.suggest import did_you_mean
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schema" / "profile.schema.json"
 DEFAULT_ORIGIN = Origin("schema/profile.schema.json (default)")
 
 
@@ -24,10 +24,15 @@ def profile_schema() -> dict[str, Any]:
     return json.loads(SCHEMA_PATH.read_text())
 
 
-def _ecma_pattern(validator, pattern, instance, schema):  # noqa: ANN001, ANN202 - jsonschema's signature
+@functools.cache
+def _ecma_regex(pattern: str) -> re.Pattern[str]:
     """`pattern` as JSON Schema means it (ECMA-262): a final `$` matches only at the very end, where
     Python's `$` also matches before a trailing newline (so "name\\n" would pass `^[a-z]+$`)."""
-    if validator.is_type(instance, "string") and not re.search(re.sub(r"(?<!\\)\$$", r"\\Z", pattern), instance):
+    return re.compile(re.sub(r"(?<!\\)\$$", r"\\Z", pattern))
+
+
+def _ecma_pattern(validator, pattern, instance, schema):  # noqa: ANN001, ANN202 - jsonschema's signature
+    if validator.is_type(instance, "string") and not _ecma_regex(pattern).search(instance):
         yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
@@ -71,19 +76,27 @@ def _subschema(path: tuple) -> dict[str, Any] | None:
     return _resolve_ref(node)
 
 
-def apply_defaults(profile: ResolvedProfile) -> None:
-    """Fill the schema's defaults into the profile, recording them as coming from the schema."""
+def schema_default(*path: str) -> Any:
+    """The schema's default for a dotted field, e.g. schema_default("keepalive", "schedule")."""
+    return (_subschema(path) or {}).get("default")
 
-    def fill(data: dict[str, Any], schema: dict[str, Any], path: tuple) -> None:
+
+def apply_defaults(profile: ResolvedProfile) -> ResolvedProfile:
+    """A copy of the profile with the schema's defaults filled in, recorded as coming from the schema."""
+    data = copy.deepcopy(profile.data)
+    origins = dict(profile.origins)
+
+    def fill(node: dict[str, Any], schema: dict[str, Any], path: tuple) -> None:
         for key, sub in schema.get("properties", {}).items():
             sub = _resolve_ref(sub)
-            if key not in data and "default" in sub:
-                data[key] = copy.deepcopy(sub["default"])
-                profile.origins[(*path, key)] = DEFAULT_ORIGIN
-            if isinstance(data.get(key), dict) and sub.get("type") == "object" and "properties" in sub:
-                fill(data[key], sub, (*path, key))
+            if key not in node and "default" in sub:
+                node[key] = copy.deepcopy(sub["default"])
+                origins[(*path, key)] = DEFAULT_ORIGIN
+            if isinstance(node.get(key), dict) and sub.get("type") == "object" and "properties" in sub:
+                fill(node[key], sub, (*path, key))
 
-    fill(profile.data, profile_schema(), ())
+    fill(data, profile_schema(), ())
+    return dataclasses.replace(profile, data=data, origins=origins)
 
 
 def _describe(error: jsonschema.ValidationError) -> tuple[str, str]:
@@ -98,7 +111,7 @@ def _describe(error: jsonschema.ValidationError) -> tuple[str, str]:
     if validator == "enum":
         return (
             f"{error.instance!r} is not one of {', '.join(map(repr, error.validator_value))}",
-            _close_hint(error.instance, error.validator_value),
+            did_you_mean(error.instance, error.validator_value),
         )
     if validator == "const":
         return f"must be {error.validator_value!r}, not {error.instance!r}", ""
@@ -132,11 +145,6 @@ def _json_type(value: Any) -> str:
     }.get(type(value), type(value).__name__)
 
 
-def _close_hint(value: Any, choices: list) -> str:
-    close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
-    return f"did you mean {close[0]!r}?" if close else ""
-
-
 def schema_problems(profile: ResolvedProfile) -> list[Problem]:
     problems: list[Problem] = []
     for error in _validator().iter_errors(profile.data):
@@ -144,7 +152,7 @@ def schema_problems(profile: ResolvedProfile) -> list[Problem]:
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
             allowed = list(error.schema.get("properties", {}))
             for key in sorted(set(error.instance) - set(allowed)):
-                hint = _close_hint(key, allowed) or f"allowed keys: {', '.join(allowed)}"
+                hint = did_you_mean(key, allowed) or f"allowed keys: {', '.join(allowed)}"
                 problems.append(
                     Problem(profile.origin((*path, key)), _dotted((*path, key)), f"unknown key {key!r}", hint)
                 )

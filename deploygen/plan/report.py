@@ -1,0 +1,159 @@
+"""The plan as a user reads it: a terminal table (every number with its source) and a cost chart."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+from deploygen.errors import UserError
+from deploygen.files import write_atomic
+from deploygen.plan.cost import CostModel
+
+SINGULAR = {"GPUs": "GPU", "replicas": "replica", "requests": "request", "slots": "slot"}
+
+
+def _format(item: dict[str, Any]) -> str:
+    value, unit = item["value"], item["unit"]
+    if value is None:
+        return f"never ({item.get('why', 'n/a')})"
+    if isinstance(value, str):
+        return value
+    if unit == "x":
+        return f"{value:g}x"
+    if unit.startswith("USD"):
+        digits = 0 if abs(value) >= 100 else 2
+        per = unit.removeprefix("USD")
+        return f"${value:,.{digits}f}{per if per != '/month' else ''}"
+    if isinstance(value, float) and not value.is_integer():
+        text = f"{value:,.2f}" if abs(value) >= 1 else f"{value:.3g}"
+    else:
+        text = f"{int(value):,}"
+    if value == 1:
+        unit = SINGULAR.get(unit, unit)
+    return f"{text} {unit}".rstrip()
+
+
+def _rows(section: dict[str, Any], indent: str = "  ") -> list[tuple[str, str, str]]:
+    rows = []
+    for value in section.values():
+        if "value" in value:
+            rows.append((indent + value["label"], _format(value), value["source"]))
+        else:
+            rows += _rows(value, indent)
+    return rows
+
+
+def render_table(report: dict[str, Any]) -> str:
+    deployment = report["deployment"]
+    cost = report["cost"]
+    sections = [
+        ("Memory per GPU", _rows(report["memory"])),
+        ("Concurrency", _rows(report["concurrency"])),
+        (
+            "Monthly GPU cost",
+            _rows({k: v for k, v in cost.items() if "value" in v})
+            + _rows(cost["model"])
+            + [("  Scale-to-zero", "", "")]
+            + _rows(cost["scale_to_zero"], "    ")
+            + [("  Business-hours keep-alive", "", "")]
+            + _rows(cost["business_hours"], "    ")
+            + [("  Always-on", "", "")]
+            + _rows(cost["always_on"], "    ")
+            + [("  Break-even active hours", "", "")]
+            + _rows(cost["break_even"], "    "),
+        ),
+        ("Cold start", _rows(report["cold_start"])),
+    ]
+    if report["targets"]:
+        sections.append(("Latency targets", _rows(report["targets"])))
+    all_rows = [row for _, rows in sections for row in rows]
+    label_width = max(len(r[0]) for r in all_rows)
+    value_width = max(len(r[1]) for r in all_rows)
+    lines = [
+        f"{report['profile']}: {report['description']}",
+        f"  {deployment['gpu']} ({deployment['arch']}), SGLang {deployment['sglang_version']}, "
+        f"strategy: {deployment['strategy'].replace('_', '-')}; {' -> '.join(report['sources'])}",
+    ]
+    for title, rows in sections:
+        lines += ["", f"{title:<{label_width}}  {'value':>{value_width}}  source"]
+        for label, value, source in rows:
+            lines.append(f"{label:<{label_width}}  {value:>{value_width}}  {source}".rstrip())
+    lines += ["", "Notes"] + [f"  {i}. {note}" for i, note in enumerate(report["notes"], 1)]
+    return "\n".join(lines)
+
+
+CHART_FORMATS = (".svg", ".png")
+
+
+def check_chart_path(path: Path) -> None:
+    if path.suffix.lower() not in CHART_FORMATS:
+        raise UserError(f"--chart {path}: write a .svg or .png file")
+
+
+def chart_bytes(report: dict[str, Any], fmt: str) -> bytes:
+    """Monthly cost against active hours a day for the three strategies, break-even points marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import StrMethodFormatter
+
+    model = CostModel.from_plan(report)
+    hours = [h / 10 for h in range(241)]
+    curves = {
+        "scale-to-zero": [model.scale_to_zero(h) for h in hours],
+        "business-hours keep-alive": [model.business_hours(h) for h in hours],
+        "always-on": [model.always_on(h) for h in hours],
+    }
+    with matplotlib.rc_context({"svg.hashsalt": "deploygen", "svg.fonttype": "path"}):
+        figure = Figure(figsize=(9, 5.5), dpi=100)
+        axes = figure.subplots()
+        for name, costs in curves.items():
+            axes.plot(hours, costs, label=name, linewidth=2)
+        # Label the keep-alive crossing above its point and the always-on one below its flat line.
+        for label, even, offset in (
+            ("= business hours", model.break_even_business_hours(), (-10, 14)),
+            ("= always-on", model.break_even_always_on(), (-10, -34)),
+        ):
+            if even is None:
+                continue
+            cost = model.scale_to_zero(even)
+            axes.plot([even], [cost], marker="o", color="black", zorder=5)
+            # Near the left edge the label goes right of its point so it stays inside the axes.
+            left = even < 6
+            axes.annotate(
+                f"scale-to-zero {label}\n{even:.1f} h/day, ${cost:,.0f}",
+                (even, cost),
+                textcoords="offset points",
+                xytext=(-offset[0], offset[1]) if left else offset,
+                ha="left" if left else "right",
+                fontsize=8,
+            )
+        active = report["cost"]["active_hours_per_day"]["value"]
+        axes.axvline(active, color="grey", linestyle=":", linewidth=1)
+        axes.annotate(f"plan: {active:g} h/day", (active, 0), xytext=(3, 3), textcoords="offset points", fontsize=8)
+        rate = report["cost"]["model"]["replica_usd_per_hour"]["value"]
+        axes.set_title(
+            f"{report['profile']}: monthly GPU cost, {report['deployment']['gpu']} at ${rate:,.2f}/h per replica",
+            fontsize=10,
+        )
+        axes.set_xlabel("active hours per day")
+        axes.set_ylabel("USD per month (30 days, GPU only)")
+        axes.set_xlim(0, 24)
+        axes.set_ylim(0, max(max(c) for c in curves.values()) * 1.1)
+        axes.set_xticks(range(0, 25, 2))
+        axes.yaxis.set_major_formatter(StrMethodFormatter("${x:,.0f}"))
+        axes.grid(True, alpha=0.3)
+        axes.legend(loc="upper left")
+        figure.tight_layout()
+        buffer = io.BytesIO()
+        metadata = {"Date": None} if fmt == "svg" else {"Software": None}
+        figure.savefig(buffer, format=fmt, metadata=metadata)
+    return buffer.getvalue()
+
+
+def write_chart(report: dict[str, Any], path: Path) -> None:
+    """Write the chart atomically; the format follows the file's suffix (.svg or .png)."""
+    check_chart_path(path)
+    write_atomic(path, chart_bytes(report, path.suffix.lower().removeprefix(".")))

@@ -1,0 +1,108 @@
+"""Values derived from a profile that both the rules and the later stages read: one home for each.
+
+These read a profile whose schema has been checked; numeric flags that are not numbers fall back to
+their default here (flag_problems reports them).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from deploygen.facts import gpu_facts, model_facts
+from deploygen.load import ResolvedProfile
+from deploygen.memory import MemoryInputs
+from deploygen.sglang.catalog import Catalog
+from deploygen.validate.flags import profile_catalog
+
+TP_FLAGS = ("tp-size", "tensor-parallel-size")
+EAGLE_ALGORITHMS = ("EAGLE", "EAGLE3", "NEXTN")
+# SGLang's max-running-requests when speculative decoding is on and the profile leaves it unset (FACTS.md 12).
+EAGLE_MAX_RUNNING_REQUESTS = 48
+PP_FLAGS = ("pp-size", "pipeline-parallel-size")
+
+
+def number_flag(profile: ResolvedProfile, *names: str, default: Any = None) -> Any:
+    """A numeric flag, or the default when it is unset or not a number."""
+    value = profile.flag(*names, default=default)
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else default
+
+
+def catalog_default(profile: ResolvedProfile, name: str) -> Any:
+    """The pinned SGLang's default of an option (None when its catalog is unknown or records none)."""
+    catalog, _ = profile_catalog(profile)
+    flag = catalog.by_option.get(f"--{name}") if catalog else None
+    return flag.default if flag is not None else None
+
+
+def max_running_requests(profile: ResolvedProfile) -> tuple[int | None, bool]:
+    """SGLang's max-running-requests, when known before start-up, and whether the profile set it.
+
+    Unset, SGLang sizes it from the KV pool at startup (None here), except with EAGLE-style speculative
+    decoding, where it defaults to 48."""
+    running = number_flag(profile, "max-running-requests")
+    if running is not None:
+        return running, True
+    if profile.flag("speculative-algorithm") in EAGLE_ALGORITHMS:
+        return EAGLE_MAX_RUNNING_REQUESTS, False
+    return None, False
+
+
+def derived_tp_size(profile: ResolvedProfile) -> int:
+    """tp-size when the profile leaves it unset: every GPU of the container, over the pipeline stages."""
+    pp = profile.flag(*PP_FLAGS, default=1)
+    gpus = profile.data["gpu"]["count"]
+    return gpus // pp if isinstance(pp, int) and pp > 0 else gpus
+
+
+def parallel_sizes(profile: ResolvedProfile) -> tuple[int, int]:
+    """(tp, pp) as SGLang will run them."""
+    return number_flag(profile, *TP_FLAGS, default=derived_tp_size(profile)), number_flag(profile, *PP_FLAGS, default=1)
+
+
+def gpu_arch(profile: ResolvedProfile) -> str:
+    return gpu_facts()[profile.data["gpu"]["type"]]["arch"]
+
+
+def kv_cache_dtype(profile: ResolvedProfile) -> tuple[str, bool]:
+    """The KV cache dtype SGLang will use, and whether the profile chose it (False: SGLang's `auto`)."""
+    flag = profile.flag("kv-cache-dtype")
+    if flag in (None, "auto"):
+        facts = model_facts(profile.data["model"]["facts"])
+        # SGLang picks FP8 KV for DSA models on SM100 (FACTS.md 1); otherwise auto is the model's dtype.
+        return ("fp8_e4m3" if facts.get("attention") == "dsa" and gpu_arch(profile) == "sm100" else "bfloat16"), False
+    return ("bfloat16" if flag == "bf16" else str(flag)), True
+
+
+def linear_state_ratio(profile: ResolvedProfile, catalog: Catalog | None) -> tuple[float | None, bool]:
+    """--mamba-full-memory-ratio of a hybrid linear-attention model (None for others), and whether the
+    profile set it (False: the pinned SGLang's default, from its catalog)."""
+    if not model_facts(profile.data["model"]["facts"]).get("hybrid_linear_attention"):
+        return None, False
+    ratio = number_flag(profile, "mamba-full-memory-ratio")
+    if ratio is not None:
+        return ratio, True
+    flag = catalog.by_option.get("--mamba-full-memory-ratio") if catalog else None
+    return (flag.default if flag is not None else None), False
+
+
+def memory_inputs(profile: ResolvedProfile, catalog: Catalog | None) -> MemoryInputs | None:
+    """The memory model's inputs for a profile; None when it leaves mem-fraction-static unset or its
+    model data has no KV size for the KV cache dtype (the rules skip it, the planner says why)."""
+    facts = model_facts(profile.data["model"]["facts"])
+    fraction = number_flag(profile, "mem-fraction-static")
+    dtype, _ = kv_cache_dtype(profile)
+    kv_bytes = facts.get("kv_bytes_per_token", {}).get(dtype)
+    if fraction is None or kv_bytes is None:
+        return None
+    tp, pp = parallel_sizes(profile)
+    return MemoryInputs(
+        gpu_memory_gb=gpu_facts()[profile.data["gpu"]["type"]]["memory_gb"],
+        mem_fraction_static=fraction,
+        checkpoint_gb=facts["checkpoint_gb"],
+        tp=tp,
+        pp=pp,
+        kv_bytes_per_token=kv_bytes,
+        kv_split_across_tp=bool(facts.get("kv_split_across_tp")),
+        kv_heads=facts.get("num_key_value_heads"),
+        linear_state_ratio=linear_state_ratio(profile, catalog)[0],
+    )
