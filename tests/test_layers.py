@@ -14,9 +14,11 @@ LAYERS: list[set[str]] = [
     # Shared by every stage: errors, repository paths, atomic writes, did-you-mean; and the code that
     # runs inside the container, which is included verbatim into deploy.py and so imports nothing here.
     {"errors", "paths", "files", "suggest", "runtime"},
-    # Facts about the world: GPUs and models, the memory model, the SGLang (and vLLM) flag catalogs.
-    {"facts", "memory", "models", "sglang", "vllm"},
+    # What the world is made of: the memory model, the SGLang (and vLLM) flag catalogs.
+    {"memory", "sglang", "vllm"},
     {"load"},
+    # Facts about GPUs and models: data files read with the loader's line numbers.
+    {"facts", "models"},
     {"validate"},
     {"plan"},
     # load -> validate -> plan as one call, returning the checked result every command takes.
