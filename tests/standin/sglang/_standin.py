@@ -42,6 +42,33 @@ def fault() -> str:
     return os.environ.get("STANDIN_FAULT", "").strip()
 
 
+# --- per-phase knobs -------------------------------------------------------------------------------
+
+# loading: flags parsed, rendezvous and weights not done, no port; starting: listening, /health 503;
+# serving: /health 200 (the lifecycle's warmup requests arrive in this phase).
+PHASES = ("loading", "starting", "serving")
+
+
+def per_phase(name: str, default: float) -> dict[str, float]:
+    """A knob like "0.1" (every phase) or "0.1,loading:inf,serving:3" (a default, then phase:value pairs)."""
+    parts = [part.strip() for part in os.environ.get(name, "").split(",") if part.strip()]
+    bare = [part for part in parts if ":" not in part]
+    values = dict.fromkeys(PHASES, float(bare[-1]) if bare else default)
+    for phase, _, value in (part.partition(":") for part in parts if ":" in part):
+        if phase not in PHASES:
+            raise RuntimeError(f"SGLang stand-in: {name}: unknown phase {phase!r} (phases: {', '.join(PHASES)})")
+        values[phase] = float(value)
+    return values
+
+
+def thinking_mode() -> str:
+    """on: the model thinks unless enable_thinking is false; off: only when it is true; never: no thinking mode."""
+    mode = os.environ.get("STANDIN_THINKING", "").strip() or "on"
+    if mode not in ("on", "off", "never"):
+        raise RuntimeError(f"SGLang stand-in: STANDIN_THINKING must be on, off or never, not {mode!r}")
+    return mode
+
+
 # --- catalog -------------------------------------------------------------------------------------
 
 
@@ -293,3 +320,36 @@ def log(message: str, prefix: str = "") -> None:
 def access_log(client: str, request_line: str, status: str) -> None:
     stamp = time.strftime("%Y-%m-%d %H:%M:%S")
     print(f'[{stamp}] INFO:     {client} - "{request_line}" {status}', flush=True)
+
+
+def log_raw(line: str) -> None:
+    """A line another library (torch, NCCL, tqdm) writes to stderr in its own format."""
+    print(line, file=sys.stderr, flush=True)
+
+
+# --- dying like SGLang ------------------------------------------------------------------------------
+
+SGLANG_DIR = "/sgl-workspace/sglang/python/sglang"  # where the image has SGLang's sources
+SCHEDULER_FILE = f"{SGLANG_DIR}/srt/managers/scheduler.py"
+
+
+def scheduler_frames() -> list[str]:
+    return [
+        f'  File "{SCHEDULER_FILE}", line 2938, in run_scheduler_process',
+        "    scheduler = Scheduler(server_args, port_args, gpu_id, tp_rank, moe_ep_rank, pp_rank, dp_rank)",
+        f'  File "{SCHEDULER_FILE}", line 358, in __init__',
+        "    self.tp_worker = TpModelWorker(",
+    ]
+
+
+def crash(lines: list[str], code: int, prefix: str = " TP0") -> None:
+    """Die like a scheduler that raised: the traceback one line per write, SGLang's sigquit line, then the exit.
+
+    The parent's log reader gets the traceback in the pipe only just before the process is gone: a lifecycle that
+    stops reading at the exit loses the lines that explain it.
+    """
+    log("Scheduler hit an exception: Traceback (most recent call last):", prefix)
+    for line in lines:
+        log_raw(line)
+    log("Received sigquit from a child process. It usually means the child failed.")
+    os._exit(code)
