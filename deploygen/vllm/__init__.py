@@ -1,0 +1,1 @@
+"""vLLM: flag catalogs extracted from vLLM's own parser, and the checks built on them."""
