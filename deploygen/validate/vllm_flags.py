@@ -9,7 +9,6 @@ that JSON with.
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from collections.abc import Mapping
@@ -17,6 +16,7 @@ from typing import Any
 
 from deploygen.errors import Origin, Problem
 from deploygen.load import ResolvedProfile
+from deploygen.suggest import did_you_mean
 from deploygen.validate.flags import NEGATIVE_NUMBER
 from deploygen.vllm.catalog import JsonField, VllmCatalog, VllmFlag, available_versions, load_catalog, version_key
 
@@ -83,8 +83,7 @@ def unknown_hint(name: str, catalog: VllmCatalog) -> str:
     prefixed = [o for o in catalog.option_names() if o.startswith(name)]
     if len(prefixed) == 1:
         return f"`{name}` is only an abbreviation; write the full option `{prefixed[0]}`"
-    close = difflib.get_close_matches(name, catalog.option_names(), n=3, cutoff=0.75)
-    return "did you mean " + " or ".join(f"`{c}`" for c in close) + "?" if close else ""
+    return did_you_mean(name, catalog.option_names(), n=3, cutoff=0.75, quote="`")
 
 
 def _scalar_problem(flag: VllmFlag, value: Any) -> str:
@@ -105,9 +104,8 @@ def _scalar_problem(flag: VllmFlag, value: Any) -> str:
         return f"value {text!r} starts with '-', so vLLM's parser would read it as an option"
     accepted = flag.accepted_values
     if accepted is not None and text not in map(str, accepted):
-        close = difflib.get_close_matches(text, [str(c) for c in accepted], n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        return f"{value!r} is not one of {', '.join(map(str, accepted))}{hint}"
+        close = did_you_mean(text, accepted)
+        return f"{value!r} is not one of {', '.join(map(str, accepted))}" + (f" ({close})" if close else "")
     return ""
 
 
@@ -156,9 +154,9 @@ def json_value(value: Any) -> dict[str, Any] | None:
 
 def _field_problem(option: str, field: JsonField, value: Any) -> str:
     if field.choices is not None and value is not None and value not in field.choices:
-        close = difflib.get_close_matches(str(value), [str(c) for c in field.choices], n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        return f"{option}.{field.name} {value!r} is not one of {', '.join(map(str, field.choices))}{hint}"
+        close = did_you_mean(value, field.choices)
+        choices = ", ".join(map(str, field.choices))
+        return f"{option}.{field.name} {value!r} is not one of {choices}" + (f" ({close})" if close else "")
     kind = field.type.split(" | ")[0].split("[")[0]
     if kind == "int" and not (isinstance(value, int) and not isinstance(value, bool)) and value is not None:
         return f"{option}.{field.name} takes an integer, not {value!r}"
@@ -178,9 +176,8 @@ def json_problems(option: str, keys: dict[str, Any], catalog: VllmCatalog, flag:
     for key, value in keys.items():
         field = fields.get(key) or fields.get(key.replace("-", "_"))
         if field is None:
-            close = difflib.get_close_matches(key, list(fields), n=1, cutoff=0.75)
-            hint = f"; did you mean `{close[0]}`?" if close else ""
-            reasons.append(f"{option} has no key {key!r} in vLLM {catalog.version}{hint}")
+            close = did_you_mean(key, fields, cutoff=0.75, quote="`")
+            reasons.append(f"{option} has no key {key!r} in vLLM {catalog.version}" + (f"; {close}" if close else ""))
         elif reason := _field_problem(option, field, value):
             reasons.append(reason)
     return reasons

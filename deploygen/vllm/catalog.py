@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from deploygen.paths import ROOT
 from deploygen.sglang.catalog import Flag
 
-CATALOG_DIR = Path(__file__).resolve().parents[2] / "schema" / "vllm"
+CATALOG_DIR = ROOT / "schema" / "vllm"
 ENABLE_DISABLE = "custom:vllm.utils.argparse_utils.EnableDisableAction"
 
 

@@ -29,9 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from deploygen.errors import UserError
-from deploygen.sglang.extract import catalog_json, write_atomically
+from deploygen.files import write_atomic
+from deploygen.paths import ROOT
+from deploygen.sglang.extract import catalog_json
 
-ROOT = Path(__file__).resolve().parents[2]
 REQUIREMENTS = Path(__file__).with_name("extract-requirements.txt")
 
 
@@ -151,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", help="the vLLM version the wheel must hold")
     args = parser.parse_args(argv)
     try:
-        write_atomically(args.out, catalog_json(extract_catalog(args.wheel, args.python, args.version)))
+        write_atomic(args.out, catalog_json(extract_catalog(args.wheel, args.python, args.version)))
     except UserError as exc:
         print(exc, file=sys.stderr)
         return 2
