@@ -11,7 +11,7 @@ import yaml
 from deploygen.models import load_model_facts
 from deploygen.paths import DATA_DIR
 
-# Modal volume reads run at about 1-3 GB/s (FACTS.md, Modal section, from modal-examples).
+# Modal volume reads run at about 1-3 GB/s (docs/sources.md#modal-volumes).
 VOLUME_READ_GB_PER_S = {"slow": 1.0, "fast": 3.0}
 
 

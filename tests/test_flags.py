@@ -181,8 +181,8 @@ def test_a_deprecated_flag_on_0_5_23_warns_with_its_replacement_and_fails_strict
 
 
 def test_attention_backend_nsa_on_0_5_23_warns_that_it_is_a_deprecated_alias(tmp_path):
-    """The catalog lists `nsa` as a plain choice (argparse cannot say more); FACTS.md 2 says it is only a
-    deprecated alias of `dsa` there, recorded in data/sglang-deprecated-values.yaml."""
+    """The catalog lists `nsa` as a plain choice (argparse cannot say more); it is only a deprecated alias of
+    `dsa` there (docs/sources.md#flag-renames), recorded in data/sglang-deprecated-values.yaml."""
     flag = load_catalog("0.5.23").by_option["--attention-backend"]
     assert "nsa" in flag.choices and "dsa" in flag.choices
     profile = on_0_5_23(tmp_path, "  attention-backend: nsa\n")

@@ -137,9 +137,9 @@ def test_b200_prod_carries_every_guide_value_or_its_correction():
         "--mem-fraction-static": "0.88",
         "--max-running-requests": "48",
         "--max-prefill-tokens": "32768",
-        "--context-length": "65536",  # correction of --max-total-tokens 65536 (FACTS.md 13)
+        "--context-length": "65536",  # correction of --max-total-tokens 65536 (docs/sources.md#max-total-tokens)
         "--watchdog-timeout": "1200",
-        "--kv-cache-dtype": "bfloat16",  # correction: explicit BF16 KV (FACTS.md 1)
+        "--kv-cache-dtype": "bfloat16",  # correction: explicit BF16 KV (docs/sources.md#kv-dtype-default)
     }
     for option, value in expected.items():
         assert pairs[option] == value, option

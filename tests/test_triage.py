@@ -1,4 +1,4 @@
-"""Log triage: the known lines of the seeds and of SGLang itself, the summary, and the exit status."""
+"""Log triage: the known lines of the guide, a third-party report and SGLang, the summary, and the exit status."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from deploygen.operate.triage import classify, load_patterns, read_lines, run, t
 ROOT = Path(__file__).resolve().parents[1]
 PATTERNS = load_patterns()
 
-# The "Message" column of seed 000's "Compilation & runtime warnings" table, verbatim.
+# The "Message" column of the guide's "Compilation & runtime warnings" table, verbatim
+# (https://www.quantml.org/guides/glm-5-1-fp8/operations).
 SEED_WARNINGS = [
     ("FastAPI ORJSONResponse deprecation (SGLang internal)", "fastapi-orjson-deprecation", "ignore"),
     ("Generation flags like top_p reported invalid during compile warmup", "generation-flags-invalid", "ignore"),
@@ -32,7 +33,7 @@ SEED_WARNINGS = [
     ("Force NSA prefill to sparse MLA (MHA_ONE_SHOT disabled) on Blackwell", "nsa-prefill-sparse-mla", "info"),
 ]
 
-# The "Pattern" column of seed 000's "Log triage" table, verbatim.
+# The "Pattern" column of the guide's "Log triage" table, verbatim (same page).
 SEED_LOG_TRIAGE = [
     ("[health] passed on attempt 1", "health-passed", "info"),
     ("[health] passed on attempt 15+", "health-passed-slow", "warning"),
@@ -41,7 +42,8 @@ SEED_LOG_TRIAGE = [
     ("DeepGEMM / compile success", "deepgemm-compile-success", "info"),
 ]
 
-# The first column of seed 004's "Cluster Error Log Catalog", verbatim.
+# The first column of a third-party report's "Cluster Error Log Catalog", verbatim
+# (docs/sources.md#third-party-cluster-report).
 SEED_004_CATALOG = [
     ("cudaErrorIllegalAddress", "cuda-illegal-address", "fatal"),
     ("NCCL connection timeout", "nccl-timeout", "fatal"),

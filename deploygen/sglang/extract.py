@@ -56,7 +56,7 @@ _FUSION = "--enable-flashinfer-allreduce-fusion"
 REFERENCE_ARGV = [
     *_MODEL, "--tp", "8", *_SERVER, "--attention-backend", "nsa", *_NSA_BACKENDS, *_MOE, _FUSION, *_SERVING
 ]  # fmt: skip
-# Variants of it across the --nsa-* -> --dsa-* rename (FACTS.md SGLang 2).
+# Variants of it across the --nsa-* -> --dsa-* rename (docs/sources.md#flag-renames).
 EXTRA_ARGVS = {
     "dsa_flags_nsa_backend": [
         *_MODEL, *_SERVER, *_MOE, *_SERVING, "--tp", "8", "--attention-backend", "nsa", *_DSA_BACKENDS, _FUSION
