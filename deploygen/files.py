@@ -43,3 +43,14 @@ def read_bytes(path: Path) -> bytes:
 @functools.lru_cache(maxsize=256)
 def _read_version(path: Path, mtime_ns: int, size: int) -> bytes:
     return path.read_bytes()
+
+
+def cache_dir(name: str) -> Path | None:
+    """A folder of the user's cache for deploygen (`$XDG_CACHE_HOME/deploygen/NAME`), or None when it
+    cannot be created: a read-only home only costs the time the cache would have saved."""
+    folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "deploygen" / name
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return folder

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-import os
+import hashlib
 import shutil
 import subprocess
 import sys
@@ -12,18 +12,15 @@ from pathlib import Path
 
 import jinja2
 
+from deploygen.files import cache_dir, write_atomic
 from deploygen.paths import PACKAGE_DIR, ROOT, TEMPLATES_DIR
 from deploygen.plan.deployment import Deployment
 from deploygen.render.literals import py_literal
 
 
 def _bytecode_cache() -> jinja2.BytecodeCache | None:
-    folder = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "deploygen" / "jinja"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None  # a read-only home only costs the compile time
-    return jinja2.FileSystemBytecodeCache(str(folder))
+    folder = cache_dir("jinja")
+    return jinja2.FileSystemBytecodeCache(str(folder)) if folder else None
 
 
 @functools.cache
@@ -52,13 +49,54 @@ def _ruff() -> list[str]:
 
 
 def format_python(sources: list[str]) -> list[str]:
-    """ruff format (pinned in requirements.txt), one process for all files, so renders read as hand-written."""
+    """ruff format (pinned in requirements.txt), so renders read as hand-written.
+
+    Each result is kept in the user's cache under a digest of the source, the ruff binary and its
+    configuration: an unchanged render costs no ruff process, a changed one runs ruff once for all.
+    """
+    ruff = _ruff()
+    config = ROOT / "pyproject.toml"
+    identity = hashlib.sha256(" ".join(ruff).encode() + b"\0" + config.read_bytes())
+    for part in ruff[:1]:
+        stat = Path(part).stat()
+        identity.update(f"{stat.st_mtime_ns}:{stat.st_size}".encode())
+    keys = [_digest(identity, source) for source in sources]
+    cache = cache_dir("format")
+    formatted = [_cached(cache, key) for key in keys]
+    missing = [index for index, text in enumerate(formatted) if text is None]
+    if missing:
+        fresh = _run_ruff(ruff, config, [sources[index] for index in missing])
+        for index, text in zip(missing, fresh, strict=True):
+            formatted[index] = text
+            if cache is not None:
+                try:
+                    write_atomic(cache / f"{keys[index]}.py", text)
+                except OSError:
+                    pass  # a full or read-only cache only costs the next run the ruff process
+    return formatted
+
+
+def _digest(identity: hashlib._Hash, source: str) -> str:
+    digest = identity.copy()
+    digest.update(source.encode())
+    return digest.hexdigest()
+
+
+def _cached(cache: Path | None, key: str) -> str | None:
+    try:
+        return (cache / f"{key}.py").read_text() if cache is not None else None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _run_ruff(ruff: list[str], config: Path, sources: list[str]) -> list[str]:
+    """One ruff process for all sources."""
     with tempfile.TemporaryDirectory(prefix="deploygen-") as folder:
         paths = [Path(folder) / f"deploy_{index}.py" for index in range(len(sources))]
         for path, source in zip(paths, sources, strict=True):
             path.write_text(source)
         result = subprocess.run(
-            [*_ruff(), "format", "--quiet", "--no-cache", "--config", str(ROOT / "pyproject.toml"), *map(str, paths)],
+            [*ruff, "format", "--quiet", "--no-cache", "--config", str(config), *map(str, paths)],
             capture_output=True,
             text=True,
             check=False,
