@@ -170,3 +170,16 @@ def test_generated_file_compiles_under_the_image_python():
     for name in PROFILES:
         ast.parse((ROOT / "generated" / name / "deploy.py").read_text(), feature_version=(3, 11))
     assert sys.version_info >= (3, 11)
+
+
+def test_formatting_is_cached_per_source_and_gives_the_same_bytes(tmp_path, monkeypatch):
+    from deploygen.render.renderer import format_python
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    source = "x = {'a':1}\n"
+    assert format_python([source]) == ['x = {"a": 1}\n']
+    [cached] = (tmp_path / "deploygen" / "format").iterdir()
+    assert cached.read_text() == 'x = {"a": 1}\n'
+    # A second run reads the cache: what is there is what it returns, with no ruff process.
+    cached.write_text("from the cache\n")
+    assert format_python([source, "y  =  2\n"]) == ["from the cache\n", "y = 2\n"]
