@@ -10,21 +10,48 @@ from deploygen.sglang.catalog import Catalog
 from deploygen.validate.flags import flag_problems, profile_catalog
 from deploygen.validate.rules import rule_problems
 from deploygen.validate.schema import apply_defaults, schema_problems
+from deploygen.validate.vllm_flags import profile_vllm_catalog, vllm_flag_problems
+from deploygen.vllm.catalog import VllmCatalog
 
 
 @dataclass(frozen=True)
 class Validated:
-    """A profile that passed validation: with the schema's defaults, its SGLang catalog, and the findings
-    that did not stop it (warnings and info notes)."""
+    """A profile that passed validation: with the schema's defaults, its engine's flag catalog (SGLang's or
+    vLLM's), and the findings that did not stop it (warnings and info notes)."""
 
     profile: ResolvedProfile
-    catalog: Catalog
+    catalog: Catalog | VllmCatalog
     findings: tuple[Problem, ...]
 
 
 def failing_severities(strict: bool) -> tuple[Severity, ...]:
     """--strict makes warnings fail too; info notes never fail."""
     return (Severity.ERROR, Severity.WARNING) if strict else (Severity.ERROR,)
+
+
+def engine_flag_problems(profile: ResolvedProfile) -> tuple[Catalog | VllmCatalog | None, list[Problem]]:
+    """The chosen engine's catalog and the problems of its flag matrix (the other engine's section is
+    refused: its flags would be silently ignored)."""
+    engine = profile.data["engine"]
+    other = "sglang" if engine == "vllm" else "vllm"
+    problems = []
+    if other in profile.data:
+        problems.append(
+            Problem(
+                profile.origin((other,)),
+                other,
+                f"`{other}:` flags do not apply: this profile's engine is {engine}",
+                f"move what you need to `{engine}:` (names differ between the engines), or set `engine: {other}`",
+                code="engine-section",
+            )
+        )
+    if engine == "vllm":
+        catalog, found = profile_vllm_catalog(profile)
+        problems += found + (vllm_flag_problems(profile, catalog) if catalog is not None else [])
+        return catalog, problems
+    catalog, found = profile_catalog(profile)
+    problems += found + (flag_problems(profile, catalog) if catalog is not None else [])
+    return catalog, problems
 
 
 def validate(profile: ResolvedProfile, *, strict: bool = False) -> Validated:
@@ -35,9 +62,7 @@ def validate(profile: ResolvedProfile, *, strict: bool = False) -> Validated:
     if problems:
         raise UserError(problems)
     profile = apply_defaults(profile)
-    catalog, problems = profile_catalog(profile)
-    if catalog is not None:
-        problems += flag_problems(profile, catalog)
+    catalog, problems = engine_flag_problems(profile)
     problems += rule_problems(profile)
     failing = failing_severities(strict)
     if catalog is None or any(p.severity in failing for p in problems):

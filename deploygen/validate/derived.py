@@ -6,6 +6,8 @@ their default here (flag_problems reports them).
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 from deploygen.facts import gpu_facts, model_facts
@@ -105,4 +107,92 @@ def memory_inputs(profile: ResolvedProfile, catalog: Catalog | None) -> MemoryIn
         kv_split_across_tp=bool(facts.get("kv_split_across_tp")),
         kv_heads=facts.get("num_key_value_heads"),
         linear_state_ratio=linear_state_ratio(profile, catalog)[0],
+    )
+
+
+# --- vLLM --------------------------------------------------------------------------------------------
+
+VLLM_TP_FLAGS = ("tensor-parallel-size",)
+VLLM_PP_FLAGS = ("pipeline-parallel-size",)
+
+
+def vllm_flag(profile: ResolvedProfile, name: str, default: Any = None) -> Any:
+    """A vLLM flag of the profile's `vllm:` section."""
+    return (profile.data.get("vllm") or {}).get(name, default)
+
+
+def vllm_number(profile: ResolvedProfile, name: str, default: Any = None) -> Any:
+    value = vllm_flag(profile, name)
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else default
+
+
+def vllm_parallel_sizes(profile: ResolvedProfile) -> tuple[int, int]:
+    """(tp, pp) as vLLM will run them: tensor-parallel-size defaults to the container's GPUs over pp."""
+    pp = vllm_number(profile, "pipeline-parallel-size", default=1)
+    tp = vllm_number(profile, "tensor-parallel-size")
+    if tp is None:
+        tp = profile.data["gpu"]["count"] // pp if pp > 0 else profile.data["gpu"]["count"]
+    return tp, pp
+
+
+def human_tokens(value: Any) -> int | None:
+    """vLLM's human_readable_int for a token count: 65536, "64k" (x1000), "64K" (x1024); None otherwise."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([kKmMgG]?)", str(value).strip())
+    if not match:
+        return None
+    number, suffix = match.groups()
+    scale = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "K": 2**10, "M": 2**20, "G": 2**30}[suffix]
+    return int(float(number) * scale)
+
+
+def vllm_max_model_len(profile: ResolvedProfile) -> tuple[int, bool]:
+    """The per-request ceiling (prompt + output) and whether the profile set it (False: the model's own)."""
+    facts = model_facts(profile.data["model"]["facts"])
+    value = vllm_flag(profile, "max-model-len")
+    tokens = None if value in (None, "auto", -1) else human_tokens(value)
+    return (tokens, True) if tokens is not None else (facts["max_position_embeddings"], False)
+
+
+def vllm_speculative_config(profile: ResolvedProfile) -> dict[str, Any] | None:
+    """--speculative-config as vLLM assembles it: the whole mapping (or JSON text), or its dotted keys."""
+    flags = profile.data.get("vllm") or {}
+    whole = flags.get("speculative-config")
+    if isinstance(whole, str):
+        try:
+            whole = json.loads(whole)
+        except ValueError:
+            whole = None
+    keys = {name.split(".", 1)[1]: v for name, v in flags.items() if name.startswith("speculative-config.")}
+    if not isinstance(whole, dict) and not keys:
+        return None
+    return {**(whole if isinstance(whole, dict) else {}), **keys}
+
+
+def vllm_kv_cache_dtype(profile: ResolvedProfile) -> str:
+    """The KV dtype key of the model data: vLLM's `auto` is the model's activation dtype on every GPU (no
+    per-architecture FP8 default as in SGLang); fp8 means fp8_e4m3 on NVIDIA."""
+    value = str(vllm_flag(profile, "kv-cache-dtype", "auto"))
+    return {"auto": "bfloat16", "fp8": "fp8_e4m3", "bf16": "bfloat16"}.get(value, value)
+
+
+def vllm_memory_inputs(profile: ResolvedProfile, utilization: float) -> MemoryInputs | None:
+    """The memory model's inputs for a vLLM profile: --gpu-memory-utilization is the share of each GPU's
+    whole memory vLLM may use for weights, activations and the KV cache (SGLang's mem-fraction-static
+    covers weights and KV only), so the model's KV pool is an upper bound for vLLM's."""
+    facts = model_facts(profile.data["model"]["facts"])
+    kv_bytes = facts.get("kv_bytes_per_token", {}).get(vllm_kv_cache_dtype(profile))
+    if kv_bytes is None:
+        return None
+    tp, pp = vllm_parallel_sizes(profile)
+    return MemoryInputs(
+        gpu_memory_gb=gpu_facts()[profile.data["gpu"]["type"]]["memory_gb"],
+        mem_fraction_static=utilization,
+        checkpoint_gb=facts["checkpoint_gb"],
+        tp=tp,
+        pp=pp,
+        kv_bytes_per_token=kv_bytes,
+        kv_split_across_tp=bool(facts.get("kv_split_across_tp")),
+        kv_heads=facts.get("num_key_value_heads"),
     )

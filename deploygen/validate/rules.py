@@ -18,9 +18,11 @@ from deploygen.errors import Problem, Severity, UserError
 from deploygen.facts import VOLUME_READ_GB_PER_S, gpu_facts, model_facts
 from deploygen.load import ResolvedProfile, available_profiles, load_profile, profile_path
 from deploygen.memory import memory_per_gpu
+from deploygen.suggest import did_you_mean
 from deploygen.validate import derived
 from deploygen.validate.flags import profile_catalog
 from deploygen.validate.schema import DEFAULT_ORIGIN
+from deploygen.validate.vllm_flags import profile_vllm_catalog
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,9 @@ class Finding:
 
 
 Check = Callable[[ResolvedProfile], Iterator[Finding]]
+ENGINES = ("sglang", "vllm")
+SGLANG = ("sglang",)
+VLLM = ("vllm",)
 
 
 @dataclass(frozen=True)
@@ -39,17 +44,20 @@ class Rule:
     severity: Severity
     source: str
     check: Check
+    # The engines whose profiles the rule reads: an SGLang flag rule says nothing about a vLLM profile.
+    engines: tuple[str, ...] = ENGINES
 
 
 # Every rule, in the order they run (and report): filled by @rule as the module is read.
 RULES: list[Rule] = []
 
 
-def rule(code: str, severity: Severity, source: str) -> Callable[[Check], Check]:
-    """Register a check under a stable code, with its severity and the source of the fact it checks."""
+def rule(code: str, severity: Severity, source: str, engines: tuple[str, ...] = ENGINES) -> Callable[[Check], Check]:
+    """Register a check under a stable code, with its severity, the source of the fact it checks, and the
+    engines it applies to."""
 
     def register(check: Check) -> Check:
-        RULES.append(Rule(code, severity, source, check))
+        RULES.append(Rule(code, severity, source, check, engines))
         return check
 
     return register
@@ -76,7 +84,7 @@ def gpu_count(profile: ResolvedProfile) -> Iterator[Finding]:
         yield Finding(f"Modal allows at most {limit} {gpu['type']} GPUs per container", ("gpu", "count"))
 
 
-@rule("parallel-size", Severity.ERROR, "SGLang: tp-size x pp-size GPUs per replica")
+@rule("parallel-size", Severity.ERROR, "SGLang: tp-size x pp-size GPUs per replica", SGLANG)
 def parallel_sizes(profile: ResolvedProfile) -> Iterator[Finding]:
     tp, pp = derived.parallel_sizes(profile)
     count = profile.data["gpu"]["count"]
@@ -91,7 +99,9 @@ def parallel_sizes(profile: ResolvedProfile) -> Iterator[Finding]:
 TRTLLM_SPARSE = ("nsa-decode-backend", "nsa-prefill-backend", "dsa-decode-backend", "dsa-prefill-backend")
 
 
-@rule("trtllm-needs-blackwell", Severity.ERROR, "FACTS.md GLM-5.1 recipes: trtllm NSA kernels are Blackwell-only")
+@rule(
+    "trtllm-needs-blackwell", Severity.ERROR, "FACTS.md GLM-5.1 recipes: trtllm NSA kernels are Blackwell-only", SGLANG
+)
 def trtllm_needs_blackwell(profile: ResolvedProfile) -> Iterator[Finding]:
     if _arch(profile) == "sm100":
         return
@@ -107,7 +117,7 @@ def trtllm_needs_blackwell(profile: ResolvedProfile) -> Iterator[Finding]:
             )
 
 
-@rule("dsa-kv-dtype", Severity.ERROR, "FACTS.md 1: FP8 KV chosen by default on SM100 for DSA models")
+@rule("dsa-kv-dtype", Severity.ERROR, "FACTS.md 1: FP8 KV chosen by default on SM100 for DSA models", SGLANG)
 def dsa_kv_dtype_explicit(profile: ResolvedProfile) -> Iterator[Finding]:
     facts = model_facts(profile.data["model"]["facts"])
     if (
@@ -122,7 +132,7 @@ def dsa_kv_dtype_explicit(profile: ResolvedProfile) -> Iterator[Finding]:
         )
 
 
-@rule("fp8-kv-eagle", Severity.WARNING, "FACTS.md 14: SGLang #22671, #27661")
+@rule("fp8-kv-eagle", Severity.WARNING, "FACTS.md 14: SGLang #22671, #27661", SGLANG)
 def fp8_kv_with_eagle(profile: ResolvedProfile) -> Iterator[Finding]:
     if (
         _arch(profile) == "sm100"
@@ -137,7 +147,7 @@ def fp8_kv_with_eagle(profile: ResolvedProfile) -> Iterator[Finding]:
         )
 
 
-@rule("spec-v2", Severity.ERROR, "FACTS.md 3 and 12: SGLANG_ENABLE_SPEC_V2 versions; spec v2 needs topk 1")
+@rule("spec-v2", Severity.ERROR, "FACTS.md 3 and 12: SGLANG_ENABLE_SPEC_V2 versions; spec v2 needs topk 1", SGLANG)
 def spec_v2(profile: ResolvedProfile) -> Iterator[Finding]:
     env = profile.data["image"].get("env", {})
     if "SGLANG_ENABLE_SPEC_V2" not in env:
@@ -156,7 +166,7 @@ def spec_v2(profile: ResolvedProfile) -> Iterator[Finding]:
         )
 
 
-@rule("memory-fit", Severity.ERROR, "data/gpus.yaml memory, data/models/* checkpoint and KV bytes per token")
+@rule("memory-fit", Severity.ERROR, "data/gpus.yaml memory, data/models/* checkpoint and KV bytes per token", SGLANG)
 def memory_fit(profile: ResolvedProfile) -> Iterator[Finding]:
     tp, pp = derived.parallel_sizes(profile)
     fraction = _number(profile, "mem-fraction-static")
@@ -194,7 +204,7 @@ def memory_fit(profile: ResolvedProfile) -> Iterator[Finding]:
         )
 
 
-@rule("max-total-tokens-below-context", Severity.ERROR, "FACTS.md 13: --max-total-tokens caps the KV pool")
+@rule("max-total-tokens-below-context", Severity.ERROR, "FACTS.md 13: --max-total-tokens caps the KV pool", SGLANG)
 def max_total_tokens(profile: ResolvedProfile) -> Iterator[Finding]:
     cap = _number(profile, "max-total-tokens")
     context = _number(profile, "context-length")
@@ -206,7 +216,7 @@ def max_total_tokens(profile: ResolvedProfile) -> Iterator[Finding]:
         )
 
 
-@rule("max-total-tokens-pool-cap", Severity.WARNING, "FACTS.md 13: --max-total-tokens caps the KV pool")
+@rule("max-total-tokens-pool-cap", Severity.WARNING, "FACTS.md 13: --max-total-tokens caps the KV pool", SGLANG)
 def max_total_tokens_per_request(profile: ResolvedProfile) -> Iterator[Finding]:
     cap = _number(profile, "max-total-tokens")
     context = _number(
@@ -225,10 +235,11 @@ def max_total_tokens_per_request(profile: ResolvedProfile) -> Iterator[Finding]:
 @rule("timeouts-cover-load", Severity.ERROR, "FACTS.md 6 (watchdog default 300 s); Modal volume reads 1-3 GB/s")
 def watchdog_covers_load(profile: ResolvedProfile) -> Iterator[Finding]:
     facts = model_facts(profile.data["model"]["facts"])
-    watchdog = _number(profile, "watchdog-timeout", default=derived.catalog_default(profile, "watchdog-timeout"))
     # Plan for the slow end of Modal's volume read speed.
     load_seconds = facts["checkpoint_gb"] / VOLUME_READ_GB_PER_S["slow"]
-    if watchdog is not None and watchdog < load_seconds:
+    sglang = profile.data["engine"] == "sglang"
+    watchdog = _number(profile, "watchdog-timeout", default=derived.catalog_default(profile, "watchdog-timeout"))
+    if sglang and watchdog is not None and watchdog < load_seconds:
         yield Finding(
             f"watchdog-timeout {watchdog}s is shorter than a {facts['checkpoint_gb']} GB load at 1 GB/s "
             f"(~{load_seconds:.0f}s)",
@@ -269,7 +280,7 @@ def modal_scaling(profile: ResolvedProfile) -> Iterator[Finding]:
         )
 
 
-@rule("idle-sglang-slots", Severity.INFO, "FACTS.md Modal: one HTTP request is one input")
+@rule("idle-sglang-slots", Severity.INFO, "FACTS.md Modal: one HTTP request is one input", SGLANG)
 def idle_sglang_slots(profile: ResolvedProfile) -> Iterator[Finding]:
     running = _number(profile, "max-running-requests")
     max_inputs = profile.data["scaling"]["max_inputs"]
@@ -283,7 +294,7 @@ def idle_sglang_slots(profile: ResolvedProfile) -> Iterator[Finding]:
         )
 
 
-@rule("queued-in-sglang", Severity.WARNING, "FACTS.md Modal: one HTTP request is one input")
+@rule("queued-in-sglang", Severity.WARNING, "FACTS.md Modal: one HTTP request is one input", SGLANG)
 def queued_in_sglang(profile: ResolvedProfile) -> Iterator[Finding]:
     running = _number(profile, "max-running-requests")
     max_inputs = profile.data["scaling"]["max_inputs"]
@@ -292,6 +303,176 @@ def queued_in_sglang(profile: ResolvedProfile) -> Iterator[Finding]:
             f"max_inputs {max_inputs} admits more requests than max-running-requests {running}; the rest "
             "queue inside SGLang instead of starting a replica",
             ("scaling", "max_inputs"),
+        )
+
+
+# --- vLLM: the same facts, read from vLLM's flags and its semantics ----------------------------------
+
+
+def _vllm_path(profile: ResolvedProfile, name: str) -> tuple[str, ...]:
+    flags = profile.data.get("vllm") or {}
+    dotted = next((n for n in flags if n.startswith(f"{name}.")), None)
+    return ("vllm", name if name in flags or dotted is None else dotted)
+
+
+@rule("vllm-parallel-size", Severity.ERROR, "vLLM: tensor-parallel-size x pipeline-parallel-size GPUs", VLLM)
+def vllm_parallel_size(profile: ResolvedProfile) -> Iterator[Finding]:
+    tp, pp = derived.vllm_parallel_sizes(profile)
+    count = profile.data["gpu"]["count"]
+    if tp * pp != count:
+        yield Finding(
+            f"tensor-parallel-size {tp} x pipeline-parallel-size {pp} = {tp * pp}, but the container has {count} GPUs",
+            _vllm_path(profile, "tensor-parallel-size"),
+            "leave tensor-parallel-size unset (it is derived from gpu.count) or make tp x pp equal gpu.count",
+        )
+
+
+@rule("vllm-memory", Severity.ERROR, "vLLM CacheConfig.gpu_memory_utilization: a share of each GPU's whole memory",
+      VLLM)  # fmt: skip
+def vllm_memory(profile: ResolvedProfile) -> Iterator[Finding]:
+    catalog, _ = profile_vllm_catalog(profile)
+    default = catalog.by_option["--gpu-memory-utilization"].default if catalog else 0.9
+    utilization = derived.vllm_number(profile, "gpu-memory-utilization", default=default)
+    path = _vllm_path(profile, "gpu-memory-utilization")
+    if not 0 < utilization <= 1:
+        yield Finding(
+            f"gpu-memory-utilization {utilization} is not a share of GPU memory",
+            path,
+            "use a value above 0 and at most 1, e.g. 0.9 (vLLM counts every process's use of the GPU against it)",
+        )
+        return
+    inputs = derived.vllm_memory_inputs(profile, utilization)
+    if inputs is None or inputs.tp * inputs.pp <= 0:
+        return
+    memory = memory_per_gpu(inputs)
+    if not memory.weights_fit:
+        yield Finding(
+            f"weights need {memory.weights_gb:.0f} GB per GPU but gpu-memory-utilization {utilization} of "
+            f"{inputs.gpu_memory_gb} GB lets vLLM use {memory.static_pool_gb:.0f} GB",
+            path,
+            "use more GPUs or GPUs with more memory, or raise gpu-memory-utilization",
+        )
+        return
+    context, _ = derived.vllm_max_model_len(profile)
+    if memory.kv_pool_tokens < context:
+        yield Finding(
+            f"even before activations and CUDA graphs, the KV cache holds about {memory.kv_pool_tokens:,} tokens "
+            f"per GPU, less than one request of max-model-len {context:,}; vLLM refuses to start",
+            path,
+            "set a smaller max-model-len or raise gpu-memory-utilization",
+        )
+
+
+@rule("vllm-max-model-len", Severity.ERROR, "vLLM ModelConfig: max_model_len above the model's limit is refused",
+      VLLM)  # fmt: skip
+def vllm_max_model_len(profile: ResolvedProfile) -> Iterator[Finding]:
+    facts = model_facts(profile.data["model"]["facts"])
+    length, chosen = derived.vllm_max_model_len(profile)
+    limit = facts["max_position_embeddings"]
+    allowed = profile.data["image"].get("env", {}).get("VLLM_ALLOW_LONG_MAX_MODEL_LEN") == "1"
+    if chosen and length > limit and not allowed:
+        yield Finding(
+            f"max-model-len {length:,} is above the model's max_position_embeddings {limit:,}; vLLM refuses it",
+            _vllm_path(profile, "max-model-len"),
+            f"use at most {limit:,} (or set image.env.VLLM_ALLOW_LONG_MAX_MODEL_LEN: '1' with rope scaling)",
+        )
+
+
+@rule("vllm-speculative", Severity.ERROR, "vLLM SpeculativeConfig; recipes.vllm.ai GLM-5 (MTP)", VLLM)
+def vllm_speculative(profile: ResolvedProfile) -> Iterator[Finding]:
+    config = derived.vllm_speculative_config(profile)
+    if config is None:
+        return
+    path = _vllm_path(profile, "speculative-config")
+    facts = model_facts(profile.data["model"]["facts"])
+    if config.get("method") == "mtp" and facts.get("mtp_layers") == 0:
+        yield Finding(f"{facts['repo']} has no MTP layers for method mtp", path, "remove speculative-config")
+    tokens = config.get("num_speculative_tokens")
+    if config.get("method") is not None and not (
+        isinstance(tokens, int) and not isinstance(tokens, bool) and tokens > 0
+    ):
+        yield Finding(
+            "speculative decoding needs num_speculative_tokens, a positive integer",
+            path,
+            "add `num_speculative_tokens: 3` (vLLM's GLM-5 recipe) to speculative-config",
+        )
+
+
+@rule("vllm-parsers", Severity.ERROR, "vLLM cli_args.validate_parsed_serve_args / validate_api_server_args", VLLM)
+def vllm_parsers(profile: ResolvedProfile) -> Iterator[Finding]:
+    catalog, _ = profile_vllm_catalog(profile)
+    auto = derived.vllm_flag(profile, "enable-auto-tool-choice") is True
+    tool_parser = derived.vllm_flag(profile, "tool-call-parser")
+    if auto and not tool_parser:
+        yield Finding(
+            "--enable-auto-tool-choice without --tool-call-parser: vLLM exits at start",
+            ("vllm", "enable-auto-tool-choice"),
+            "add the model's tool-call-parser (glm47 for GLM-5.1)",
+        )
+    if catalog is None:
+        return
+    if tool_parser and tool_parser not in catalog.tool_call_parsers:
+        hint = did_you_mean(tool_parser, catalog.tool_call_parsers)
+        yield Finding(
+            f"vLLM {catalog.version} has no tool-call parser {tool_parser!r}",
+            ("vllm", "tool-call-parser"),
+            hint or f"one of {', '.join(catalog.tool_call_parsers)}",
+        )
+    reasoning = derived.vllm_flag(profile, "reasoning-parser")
+    if reasoning and str(reasoning).lower() != "none" and reasoning not in catalog.reasoning_parsers:
+        hint = did_you_mean(reasoning, catalog.reasoning_parsers)
+        yield Finding(
+            f"vLLM {catalog.version} has no reasoning parser {reasoning!r}",
+            ("vllm", "reasoning-parser"),
+            hint or f"one of {', '.join(catalog.reasoning_parsers)}",
+        )
+
+
+@rule("vllm-tool-choice", Severity.WARNING, "vLLM serving_chat: auto tool choice needs --enable-auto-tool-choice",
+      VLLM)  # fmt: skip
+def vllm_tool_choice(profile: ResolvedProfile) -> Iterator[Finding]:
+    if (
+        derived.vllm_flag(profile, "tool-call-parser")
+        and derived.vllm_flag(profile, "enable-auto-tool-choice") is not True
+    ):
+        yield Finding(
+            "a tool-call parser without --enable-auto-tool-choice: requests with tools and tool_choice auto get 400 "
+            "(the warmup's tool call too)",
+            ("vllm", "tool-call-parser"),
+            "add `enable-auto-tool-choice: true`",
+        )
+
+
+@rule("vllm-fp8-kv", Severity.WARNING, "FACTS.md 14: FP8-KV accuracy reports on GLM-5.1 (SGLang #22671, #27661)",
+      VLLM)  # fmt: skip
+def vllm_fp8_kv(profile: ResolvedProfile) -> Iterator[Finding]:
+    facts = model_facts(profile.data["model"]["facts"])
+    if facts.get("attention") == "dsa" and derived.vllm_kv_cache_dtype(profile).startswith("fp8"):
+        yield Finding(
+            "FP8 KV on GLM-5.1's DSA attention lost accuracy in SGLang (#22671, #27661); not measured for vLLM",
+            ("vllm", "kv-cache-dtype"),
+            "leave kv-cache-dtype at auto (the model's BF16; vLLM has no per-GPU FP8 default) unless you evaluated it",
+        )
+
+
+@rule("vllm-concurrency", Severity.INFO, "FACTS.md Modal: one HTTP request is one input", VLLM)
+def vllm_concurrency(profile: ResolvedProfile) -> Iterator[Finding]:
+    seqs = derived.vllm_number(profile, "max-num-seqs")
+    max_inputs = profile.data["scaling"]["max_inputs"]
+    if seqs is None:
+        yield Finding(
+            f"max-num-seqs is unset: vLLM batches up to its own default, but Modal sends at most max_inputs "
+            f"{max_inputs} requests to a replica",
+            ("scaling", "max_inputs"),
+            f"set `max-num-seqs: {max_inputs}` so vLLM sizes CUDA graphs and the scheduler for what it gets",
+        )
+    elif seqs != max_inputs:
+        more = "stay idle" if seqs > max_inputs else "queue inside vLLM instead of starting a replica"
+        yield Finding(
+            f"max-num-seqs {seqs} and max_inputs {max_inputs} differ: {abs(seqs - max_inputs)} "
+            f"{'slots' if seqs > max_inputs else 'requests'} {more}",
+            ("scaling", "max_inputs"),
+            "make them equal (target_inputs below max_inputs scales out early)",
         )
 
 
@@ -389,14 +570,23 @@ IMAGE_REFERENCE = re.compile(
 )
 
 
+IMAGES = {
+    # engine: (image field, version field, example of a pinned image)
+    "sglang": ("sglang_image", "sglang_version", "lmsysorg/sglang:v0.5.10.post1-cu130"),
+    "vllm": ("vllm_image", "vllm_version", "vllm/vllm-openai:v0.33.0"),
+}
+
+
 @rule("image-pinned", Severity.ERROR, "FACTS.md 2 and 5: pin a release tag or digest")
 def image_pinned(profile: ResolvedProfile) -> Iterator[Finding]:
-    image = profile.data["image"]["sglang_image"]
+    engine = profile.data["engine"]
+    image_field, version_field, example = IMAGES[engine]
+    image = profile.data["image"][image_field]
     if not IMAGE_REFERENCE.fullmatch(image):
         yield Finding(
             f"{image!r} is not an image reference Modal can pull",
-            ("image", "sglang_image"),
-            "write REPOSITORY:TAG, e.g. lmsysorg/sglang:v0.5.10.post1-cu130",
+            ("image", image_field),
+            f"write REPOSITORY:TAG, e.g. {example}",
         )
         return
     name, _, digest = image.partition("@")
@@ -405,23 +595,23 @@ def image_pinned(profile: ResolvedProfile) -> Iterator[Finding]:
         if not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
             yield Finding(
                 f"{digest!r} is not a sha256 digest",
-                ("image", "sglang_image"),
+                ("image", image_field),
                 "copy the digest from the registry, e.g. `docker buildx imagetools inspect IMAGE`",
             )
     elif tag in FLOATING_TAGS or "nightly" in tag or tag.startswith("dev"):
         yield Finding(
             f"image {image!r} is not pinned: {tag or 'no tag'} moves",
-            ("image", "sglang_image"),
-            "pin a release tag such as lmsysorg/sglang:v0.5.10.post1-cu130",
+            ("image", image_field),
+            f"pin a release tag such as {example}",
         )
         return
-    version = profile.data["image"]["sglang_version"]
+    version = profile.data["image"][version_field]
     # With a digest too: a tag that names another version says the digest is not the one meant.
     if tag and not re.match(rf"v{re.escape(version)}(-|$)", tag):
         yield Finding(
-            f"image tag {tag!r} does not match sglang_version {version}",
-            ("image", "sglang_version"),
-            f"use the v{version} image or set sglang_version to the image's version",
+            f"image tag {tag!r} does not match {version_field} {version}",
+            ("image", version_field),
+            f"use the v{version} image or set {version_field} to the image's version",
         )
 
 
@@ -465,7 +655,7 @@ def compile_cache_per_arch(profile: ResolvedProfile, others: Iterable[str] | Non
 DEEPGEMM_ARCHS = ("sm90", "sm100")
 
 
-@rule("deepgemm-arch", Severity.WARNING, "DeepGEMM README: FP8 kernels for SM90 and SM100 only")
+@rule("deepgemm-arch", Severity.WARNING, "DeepGEMM README: FP8 kernels for SM90 and SM100 only", SGLANG)
 def deepgemm_arch(profile: ResolvedProfile) -> Iterator[Finding]:
     if profile.data["lifecycle"]["compile"]["enabled"] and _arch(profile) not in DEEPGEMM_ARCHS:
         yield Finding(
@@ -521,7 +711,10 @@ def model_revision_pinned(profile: ResolvedProfile) -> Iterator[Finding]:
 
 def rule_problems(profile: ResolvedProfile) -> list[Problem]:
     problems = []
+    engine = profile.data["engine"]
     for rule_ in RULES:
+        if engine not in rule_.engines:
+            continue
         for finding in rule_.check(profile):
             path = ".".join(str(p) for p in finding.blame)
             problems.append(
