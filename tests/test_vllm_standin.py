@@ -224,6 +224,11 @@ def test_auto_tool_choice_without_the_parser_is_a_400_like_vllms(server):
         400,
         '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set',
     )
+    named = srv.chat(tools=[WEATHER_TOOL], tool_choice={"type": "function", "function": {"name": "get_weather"}})
+    assert (named.status_code, named.json()["error"]["message"]) == (
+        400,
+        'tool_choice=function "get_weather" requires --tool-call-parser to be set',
+    )
     plain = srv.chat().json()["choices"][0]["message"]
     assert plain["reasoning"] is None and plain["content"].startswith("<think>")
 

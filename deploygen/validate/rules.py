@@ -315,7 +315,7 @@ def _vllm_path(profile: ResolvedProfile, name: str) -> tuple[str, ...]:
     return ("vllm", name if name in flags or dotted is None else dotted)
 
 
-@rule("vllm-parallel-size", Severity.ERROR, "vLLM: tensor-parallel-size x pipeline-parallel-size GPUs", VLLM)
+@rule("vllm-parallel-size", Severity.ERROR, "docs/sources.md#vllm-catalogs: tensor x pipeline parallel GPUs", VLLM)
 def vllm_parallel_size(profile: ResolvedProfile) -> Iterator[Finding]:
     tp, pp = derived.vllm_parallel_sizes(profile)
     count = profile.data["gpu"]["count"]
@@ -327,7 +327,7 @@ def vllm_parallel_size(profile: ResolvedProfile) -> Iterator[Finding]:
         )
 
 
-@rule("vllm-memory", Severity.ERROR, "vLLM CacheConfig.gpu_memory_utilization: a share of each GPU's whole memory",
+@rule("vllm-memory", Severity.ERROR, "docs/sources.md#vllm-memory: a share of each GPU's whole memory",
       VLLM)  # fmt: skip
 def vllm_memory(profile: ResolvedProfile) -> Iterator[Finding]:
     catalog, _ = profile_vllm_catalog(profile)
@@ -363,7 +363,7 @@ def vllm_memory(profile: ResolvedProfile) -> Iterator[Finding]:
         )
 
 
-@rule("vllm-max-model-len", Severity.ERROR, "vLLM ModelConfig: max_model_len above the model's limit is refused",
+@rule("vllm-max-model-len", Severity.ERROR, "docs/sources.md#vllm-memory: max-model-len above the model's limit",
       VLLM)  # fmt: skip
 def vllm_max_model_len(profile: ResolvedProfile) -> Iterator[Finding]:
     facts = model_facts(profile.data["model"]["facts"])
@@ -378,7 +378,7 @@ def vllm_max_model_len(profile: ResolvedProfile) -> Iterator[Finding]:
         )
 
 
-@rule("vllm-speculative", Severity.ERROR, "vLLM SpeculativeConfig; recipes.vllm.ai GLM-5 (MTP)", VLLM)
+@rule("vllm-speculative", Severity.ERROR, "docs/sources.md#vllm-glm-recipe (MTP) and #vllm-startup-checks", VLLM)
 def vllm_speculative(profile: ResolvedProfile) -> Iterator[Finding]:
     config = derived.vllm_speculative_config(profile)
     if config is None:
@@ -398,7 +398,7 @@ def vllm_speculative(profile: ResolvedProfile) -> Iterator[Finding]:
         )
 
 
-@rule("vllm-parsers", Severity.ERROR, "vLLM cli_args.validate_parsed_serve_args / validate_api_server_args", VLLM)
+@rule("vllm-parsers", Severity.ERROR, "docs/sources.md#vllm-startup-checks", VLLM)
 def vllm_parsers(profile: ResolvedProfile) -> Iterator[Finding]:
     catalog, _ = profile_vllm_catalog(profile)
     auto = derived.vllm_flag(profile, "enable-auto-tool-choice") is True
@@ -428,7 +428,7 @@ def vllm_parsers(profile: ResolvedProfile) -> Iterator[Finding]:
         )
 
 
-@rule("vllm-tool-choice", Severity.WARNING, "vLLM serving_chat: auto tool choice needs --enable-auto-tool-choice",
+@rule("vllm-tool-choice", Severity.WARNING, "docs/sources.md#vllm-startup-checks: auto tool choice",
       VLLM)  # fmt: skip
 def vllm_tool_choice(profile: ResolvedProfile) -> Iterator[Finding]:
     if (
@@ -443,7 +443,7 @@ def vllm_tool_choice(profile: ResolvedProfile) -> Iterator[Finding]:
         )
 
 
-@rule("vllm-fp8-kv", Severity.WARNING, "FACTS.md 14: FP8-KV accuracy reports on GLM-5.1 (SGLang #22671, #27661)",
+@rule("vllm-fp8-kv", Severity.WARNING, "docs/sources.md#upstream-issues: SGLang #22671, #27661",
       VLLM)  # fmt: skip
 def vllm_fp8_kv(profile: ResolvedProfile) -> Iterator[Finding]:
     facts = model_facts(profile.data["model"]["facts"])
@@ -455,7 +455,7 @@ def vllm_fp8_kv(profile: ResolvedProfile) -> Iterator[Finding]:
         )
 
 
-@rule("vllm-concurrency", Severity.INFO, "FACTS.md Modal: one HTTP request is one input", VLLM)
+@rule("vllm-concurrency", Severity.INFO, "docs/sources.md#modal-inputs: one HTTP request is one input", VLLM)
 def vllm_concurrency(profile: ResolvedProfile) -> Iterator[Finding]:
     seqs = derived.vllm_number(profile, "max-num-seqs")
     max_inputs = profile.data["scaling"]["max_inputs"]

@@ -233,13 +233,16 @@ class Engine:
             raise RequestError(404, f"The model `{body['model']}` does not exist.", "NotFoundError")
         tools = body.get("tools") or []
         tool_choice = body.get("tool_choice", "auto" if tools else "none")
-        auto_tools = self.args.get("enable_auto_tool_choice") and self.args.get("tool_call_parser")
-        if tools and tool_choice == "auto" and not auto_tools:
-            raise RequestError(
-                400,
-                '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set',
-                "BadRequestError",
-            )
+        # Without --enable-auto-tool-choice vLLM selects no tool parser (vllm/renderers/online_renderer.py).
+        parser_on = self.args.get("enable_auto_tool_choice") and self.args.get("tool_call_parser")
+        if tools and tool_choice not in (None, "none") and not parser_on:
+            if tool_choice == "auto":
+                message = '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set'
+            else:
+                named = isinstance(tool_choice, dict)
+                wanted = f'function "{tool_choice.get("function", {}).get("name")}"' if named else f'"{tool_choice}"'
+                message = f"tool_choice={wanted} requires --tool-call-parser to be set"
+            raise RequestError(400, message, "BadRequestError")
         prompt_tokens = max(1, len(json.dumps(body["messages"]) + json.dumps(tools)) // CHARS_PER_TOKEN)
         if prompt_tokens >= self.max_model_len:
             raise RequestError(
@@ -261,9 +264,8 @@ class Engine:
         length = min(limit, self.max_tokens) if limit else self.max_tokens
         words = ANSWER.split(" ")
         tokens = [("" if i == 0 else " ") + words[i % len(words)] for i in range(self.max_tokens)]
-        # Auto tool calls need the tool-call parser; a named tool_choice is forced through structured outputs.
         named = tool_choice.get("function", {}).get("name") if isinstance(tool_choice, dict) else None
-        if tools and (named or (tool_choice in ("auto", "required") and (auto_tools or tool_choice == "required"))):
+        if tools and tool_choice not in (None, "none"):
             tool = next((t for t in tools if t.get("function", {}).get("name") == named), tools[0])
             name = tool["function"]["name"]
             tokens = [] if named else tokens_of(f"I will call {name}.")
