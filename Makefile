@@ -7,7 +7,7 @@ GEN := $(PY) generate.py
 DEPLOY_FILE = generated/$(PROFILE)/deploy.py
 
 .DEFAULT_GOAL := help
-.PHONY: help render render-all check validate explain diff list plan triage test lint deploy setup-weights logs \
+.PHONY: help render render-all check validate explain diff list plan triage test coverage lint deploy setup-weights logs \
 	bench-render bench-lifecycle smoke bench clean
 
 help: ## list the targets
@@ -48,6 +48,10 @@ triage: $(VENV)/.installed ## classify log lines from stdin (or FILE=...)
 
 test: $(VENV)/.installed ## run the test suite
 	$(PY) -m pytest
+
+coverage: $(VENV)/.installed ## coverage of the container runtime (deploygen/runtime) by its unit tests
+	$(PY) -m coverage run --source=deploygen/runtime -m pytest tests/test_runtime.py -q
+	$(PY) -m coverage report -m
 
 lint: $(VENV)/.installed ## ruff over the generator, the tests and the generated files
 	$(VENV)/bin/ruff check .

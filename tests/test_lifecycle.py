@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import signal
 import socket
@@ -233,79 +232,28 @@ def load_deploy():
     return module
 
 
-def make_checkpoint(root: Path, shards: dict[str, int]) -> None:
-    weight_map = {f"layer.{i}": name for i, name in enumerate(shards)}
-    (root / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
-    for name, size in shards.items():
-        (root / name).write_bytes(b"\0" * size)
-
-
-def test_download_check_catches_a_missing_or_truncated_shard(tmp_path):
+def test_the_render_keys_kernels_and_caches_by_gpu_version_and_image():
     deploy = load_deploy()
-    sizes = {"model-00001-of-00002.safetensors": 100, "model-00002-of-00002.safetensors": 50}
-    make_checkpoint(tmp_path, sizes)
-    assert deploy.check_weights(str(tmp_path), sizes) == []
-    (tmp_path / "model-00002-of-00002.safetensors").write_bytes(b"\0" * 20)
-    assert deploy.check_weights(str(tmp_path), sizes) == [
-        "shard model-00002-of-00002.safetensors has 20 bytes, expected 50"
-    ]
-    (tmp_path / "model-00001-of-00002.safetensors").unlink()
-    assert "shard model-00001-of-00002.safetensors is missing" in deploy.check_weights(str(tmp_path), sizes)
-
-
-def test_serving_refuses_weights_never_marked_complete(tmp_path):
-    deploy = load_deploy()
-    make_checkpoint(tmp_path, {"model.safetensors": 10})
-    assert deploy.weights_ready(str(tmp_path)) == [
-        f"{tmp_path}/.download-complete.json is missing: run `modal run deploy.py::download_model`"
-    ]
-    (tmp_path / ".download-complete.json").write_text(json.dumps({"sizes": {"model.safetensors": 10}}))
-    assert deploy.weights_ready(str(tmp_path)) == []
-    (tmp_path / "model.safetensors").write_bytes(b"\0" * 3)
-    assert deploy.weights_ready(str(tmp_path)) == ["shard model.safetensors has 3 bytes, expected 10"]
-
-
-def test_serving_refuses_weights_of_another_commit_when_the_revision_is_pinned(tmp_path, monkeypatch):
-    deploy = load_deploy()
-    make_checkpoint(tmp_path, {"model.safetensors": 10})
-    marker = {"commit": "a" * 40, "sizes": {"model.safetensors": 10}}
-    (tmp_path / ".download-complete.json").write_text(json.dumps(marker))
-    monkeypatch.setattr(deploy, "MODEL_REVISION", "b" * 40)
-    assert deploy.weights_ready(str(tmp_path)) == [
-        f"weights are commit {'a' * 40}, the profile pins {'b' * 40}: run download_model"
-    ]
-    monkeypatch.setattr(deploy, "MODEL_REVISION", "a" * 40)
-    assert deploy.weights_ready(str(tmp_path)) == []
-
-
-def test_compile_marker_is_keyed_by_gpu_version_and_image(tmp_path):
-    deploy = load_deploy()
-    marker = tmp_path / "marker.json"
-    assert "is missing" in deploy.compile_ready(str(marker))[0]
-    marker.write_text(json.dumps(deploy.compile_key()))
-    assert deploy.compile_ready(str(marker)) == []
-    marker.write_text(json.dumps({**deploy.compile_key(), "gpu_type": "H200", "gpu_arch": "sm90"}))
-    assert deploy.compile_ready(str(marker)) == [f"{marker} was written for another gpu_type, gpu_arch: recompile"]
-
-
-def test_jit_caches_live_in_a_folder_per_architecture_and_image():
-    deploy = load_deploy()
-    env = deploy._cache_env(deploy.CACHE_DIR)
+    assert deploy.COMPILE_KEY == {
+        "gpu_type": "B200",
+        "gpu_arch": "sm100",
+        "sglang_version": "0.5.10.post1",
+        "image": "lmsysorg/sglang:v0.5.10.post1-cu130",
+    }
     assert deploy.CACHE_DIR == "/dg-cache/sm100-sglang-v0.5.10.post1-cu130"
-    for name in (
-        "SGLANG_DG_CACHE_DIR",
-        "TRITON_CACHE_DIR",
-        "FLASHINFER_WORKSPACE_BASE",
-        "TVM_FFI_CACHE_DIR",
-        "CUTE_DSL_CACHE_DIR",
-        "TORCHINDUCTOR_CACHE_DIR",
-    ):
+    assert deploy.COMPILE_MARKER == "/dg-cache/sm100-sglang-v0.5.10.post1-cu130/.compiled-glm-5.1.json"
+    env = deploy.engine_env(deploy.ENGINE_ENV, deploy.CACHE_DIR)
+    for name in deploy.jit_cache_env("x"):
         assert env[name].startswith(deploy.CACHE_DIR + "/"), name
+    assert env["SGLANG_ENABLE_SPEC_V2"] == "1" and env["HF_HUB_OFFLINE"] == "1"
 
 
-def test_a_profile_without_deepgemm_never_asks_for_compiled_kernels(tmp_path):
+def test_a_profile_without_deepgemm_never_asks_for_compiled_kernels():
     spec = importlib.util.spec_from_file_location("deploy_smoke_lifecycle", ROOT / "generated" / "smoke" / "deploy.py")
     smoke = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(smoke)
-    assert smoke.COMPILE_DEEPGEMM is False
-    assert smoke.compile_ready(str(tmp_path / "never-written.json")) == []
+    assert not hasattr(smoke, "compile_deepgemm") and not hasattr(smoke, "COMPILE_MARKER")
+    source = (ROOT / "generated" / "smoke" / "deploy.py").read_text()
+    server_start = source.split("class Server:")[1].split("def serve")[0]
+    assert "compile_ready" not in server_start
+    assert "compile_deepgemm.remote()" not in source

@@ -76,3 +76,45 @@ def test_abstract_is_not_inherited(tmp_path):
     child = write(tmp_path / "child.yaml", "extends: base.yaml\n")
     assert load_profile(str(tmp_path / "base.yaml")).abstract
     assert not load_profile(str(child)).abstract
+
+
+def test_the_comment_block_above_a_key_is_kept_with_its_file_and_line(tmp_path):
+    path = write(
+        tmp_path / "p.yaml",
+        "# yaml-language-server: $schema=x\n"
+        "sglang:\n"
+        "  # Why BF16: FP8 KV loses accuracy.\n"
+        "  #\n"
+        "  #   see the issue\n"
+        "  kv-cache-dtype: bfloat16\n"
+        "  # separated by a blank line: not this key's\n"
+        "\n"
+        "  mem-fraction-static: 0.8\n"
+        "  env: {A: 1}\n",
+    )
+    profile = load_profile(str(path))
+    comment = profile.comments[("sglang", "kv-cache-dtype")]
+    assert comment.lines == ("Why BF16: FP8 KV loses accuracy.", "", "  see the issue")
+    assert (comment.origin.file, comment.origin.line, comment.origin.column) == (str(path), 3, 3)
+    assert profile.comment("sglang", "mem-fraction-static") == ()
+    assert profile.comment("sglang") == ()  # the modeline is the file's, not a value's
+    assert profile.comment("sglang", "env", "A") == ()  # a flow mapping's key does not start its line
+
+
+def test_a_hash_line_inside_a_block_scalar_is_text_not_a_comment(tmp_path):
+    path = write(tmp_path / "p.yaml", "description: |\n  text\n  # part of the text\nnext: 1\n")
+    assert load_profile(str(path)).comment("next") == ()
+    path = write(tmp_path / "q.yaml", "description: |\n  text\n\n# why next\nnext: 1\n")
+    assert load_profile(str(path)).comment("next") == ("why next",)
+
+
+def test_a_child_that_replaces_a_value_replaces_its_comment(tmp_path):
+    write(tmp_path / "base.yaml", "a:\n  # the base's reason\n  x: 1\n  # kept\n  y: 2\n")
+    child = write(tmp_path / "child.yaml", "extends: base.yaml\na:\n  x: 3\n")
+    profile = load_profile(str(child))
+    assert profile.comment("a", "x") == ()
+    assert profile.comment("a", "y") == ("kept",)
+    child = write(tmp_path / "child.yaml", "extends: base.yaml\na:\n  # the child's reason\n  x: 3\n")
+    profile = load_profile(str(child))
+    assert profile.comment("a", "x") == ("the child's reason",)
+    assert profile.comments[("a", "x")].origin.file == str(child)

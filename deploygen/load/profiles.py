@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from deploygen.errors import Origin, Problem, ProfileNotFound, UserError
+from deploygen.load.comments import Comment, profile_comments
 from deploygen.load.yaml_source import Path_, display_path, read_yaml
 from deploygen.paths import PROFILES_DIR
 from deploygen.suggest import did_you_mean
@@ -39,6 +40,8 @@ class ResolvedProfile:
     origins: dict[Path_, Origin]
     sources: list[Path] = field(default_factory=list)
     abstract: bool = False
+    # The comment block written above a key, from the file and line that set its value.
+    comments: dict[Path_, Comment] = field(default_factory=dict)
 
     def origin(self, path: Path_) -> Origin:
         """The origin of a path, or of its nearest parent that has one."""
@@ -47,6 +50,11 @@ class ResolvedProfile:
                 return self.origins[path]
             path = path[:-1]
         return Origin(display_path(self.path), 1, 1)
+
+    def comment(self, *path: str | int) -> tuple[str, ...]:
+        """The lines of the comment above the key that set this value; () when there is none."""
+        found = self.comments.get(path)
+        return found.lines if found else ()
 
     def flag(self, *names: str, default: Any = None) -> Any:
         """The value of an SGLang flag under the first of its names (aliases) that the profile sets."""
@@ -134,7 +142,10 @@ def load_profile(name_or_path: str) -> ResolvedProfile:
             )
         )
     resolved = _Resolution().resolve(path, ())
-    return ResolvedProfile(name, resolved.real, resolved.data, resolved.origins, resolved.sources, resolved.abstract)
+    comments = profile_comments(resolved.origins)
+    return ResolvedProfile(
+        name, resolved.real, resolved.data, resolved.origins, resolved.sources, resolved.abstract, comments
+    )
 
 
 @dataclass(frozen=True)

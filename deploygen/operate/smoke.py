@@ -2,7 +2,7 @@
 
     python generate.py smoke https://workspace--glm-5-1-serve.modal.run    # API key from API_KEY
 
-The four paths are the ones the generated deploy.py warms up (deploygen/operate/request_paths.py): a chat
+The four paths are the ones the generated deploy.py warms up (deploygen/runtime/request_paths.py): a chat
 with thinking, a chat with thinking disabled, a long prompt and a forced tool call. A path passes when
 its answer has what that path promises (reasoning_content, content, tool_calls). Exit status 0 only when
 every path passes. HTTP errors and timeouts are failed paths with a reason, never a traceback.
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import openai
 
 from deploygen.operate import SMOKE_TIMEOUT_S
-from deploygen.operate.request_paths import request_paths
+from deploygen.runtime.request_paths import request_paths
 
 # The schema's default for lifecycle.warmup.long_context_words: the same prompt size as the warmup.
 LONG_CONTEXT_WORDS = 3000

@@ -13,9 +13,9 @@ from pathlib import Path
 import jinja2
 
 from deploygen.files import cache_dir, write_atomic
-from deploygen.paths import PACKAGE_DIR, ROOT, TEMPLATES_DIR
+from deploygen.paths import ROOT, TEMPLATES_DIR
 from deploygen.plan.deployment import Deployment
-from deploygen.render.literals import py_literal
+from deploygen.render.view import build_view
 
 
 def _bytecode_cache() -> jinja2.BytecodeCache | None:
@@ -26,8 +26,7 @@ def _bytecode_cache() -> jinja2.BytecodeCache | None:
 @functools.cache
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
-        # templates/, plus the package's request paths, which the generated file includes verbatim.
-        loader=jinja2.FileSystemLoader([TEMPLATES_DIR, PACKAGE_DIR / "operate"]),
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
         # Compiled templates are reused across runs; Jinja checks each template's mtime itself.
         bytecode_cache=_bytecode_cache(),
         undefined=jinja2.StrictUndefined,
@@ -36,7 +35,6 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
         autoescape=False,
     )
-    env.filters["py"] = py_literal
     return env
 
 
@@ -108,7 +106,7 @@ def _run_ruff(ruff: list[str], config: Path, sources: list[str]) -> list[str]:
 
 def render_deployments(deployments: list[Deployment]) -> list[str]:
     template = _environment().get_template("deploy.py.j2")
-    return format_python([template.render(p=d.profile.data, d=d) for d in deployments])
+    return format_python([template.render(v=build_view(d)) for d in deployments])
 
 
 def render_deployment(deployment: Deployment) -> str:

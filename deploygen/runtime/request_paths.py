@@ -1,6 +1,8 @@
-# The four request paths that warm a deployment up and smoke-test it, with what each must return.
-# Included verbatim in every generated deploy.py (templates/partials/engine.py.j2) and imported by
-# `generate.py smoke`, so both check exactly the same things. It needs no imports.
+"""The four request paths that warm a deployment up and smoke-test it, with what each must return.
+
+Included in every generated deploy.py and imported by `generate.py smoke`, so both check exactly the
+same things.
+"""
 
 
 def _has_text(message: dict) -> str:

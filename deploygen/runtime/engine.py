@@ -1,3 +1,21 @@
+"""One SGLang process: start, health wait, warmup, crash watch and shutdown, without Modal."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import NamedTuple
+
+from deploygen.runtime.caches import jit_cache_env
+from deploygen.runtime.request_paths import request_paths
 
 
 class EngineError(RuntimeError):
@@ -14,7 +32,7 @@ def log(line: str) -> None:
         sys.stdout.flush()
 
 
-def _redactor(secret: str):
+def redactor(secret: str) -> Callable[[str], str]:
     """Hide the API key in log lines: SGLang prints its server args, api_key included, at start."""
     pattern = re.compile(r"(api_key=)(['\"])(?:(?!\2).)*\2")
 
@@ -26,20 +44,32 @@ def _redactor(secret: str):
     return redact
 
 
+class Readiness(NamedTuple):
+    """How long SGLang may take to turn healthy, how /health is polled, the warmup, the stop grace."""
+
+    health_timeout: float
+    poll_interval: float
+    max_poll_interval: float
+    shutdown_grace: float
+    warmup_timeout: float | None = None  # None: no warmup
+    long_context_words: int = 0
+
+
 class Engine:
     """One SGLang process: start, health wait, warmup, crash watch and shutdown, without Modal."""
 
-    def __init__(self, cmd: list[str], env: dict[str, str], port: int, api_key: str = ""):
+    def __init__(self, cmd: list[str], env: dict[str, str], port: int, model: str, api_key: str = ""):
         self.cmd = cmd
         self.env = env
         self.port = port
+        self.model = model
         self.api_key = api_key
-        self.redact = _redactor(api_key)
+        self.redact = redactor(api_key)
         self.log_tail: deque[str] = deque(maxlen=50)
         self.exited = threading.Event()
         self.stopping = False
         self.process: subprocess.Popen | None = None
-        self._on_death = None
+        self._on_death: Callable[[int], None] | None = None
 
     def start(self) -> None:
         # A process group of its own, so shutdown reaches every TP worker SGLang forks.
@@ -69,7 +99,7 @@ class Engine:
 
     def _died(self) -> None:
         # No TP worker may outlive the server: it would hold GPU memory after the container moves on.
-        _signal_group(self.process.pid, signal.SIGKILL)
+        signal_group(self.process.pid, signal.SIGKILL)
         self._on_death(self.process.returncode)
 
     def _tail(self) -> str:
@@ -93,7 +123,8 @@ class Engine:
                 raise EngineError("[engine] start cancelled")
             if self.exited.is_set():
                 code = self.process.returncode
-                raise EngineError(f"SGLang exited with code {code} before it was healthy. Last log lines:\n{self._tail()}")
+                tail = self._tail()
+                raise EngineError(f"SGLang exited with code {code} before it was healthy. Last log lines:\n{tail}")
             try:
                 wait = min(5.0, max(timeout - (time.monotonic() - started), 0.1))
                 if requests.get(self.url("/health"), timeout=wait).status_code == 200:
@@ -126,15 +157,14 @@ class Engine:
         log(f"[warmup] {len(futures)} requests passed in {elapsed:.2f}s")
         return elapsed
 
-    def _warmup_one(self, name: str, payload: dict, check, timeout: float) -> str:
+    def _warmup_one(self, name: str, payload: dict, check: Callable[[dict], str], timeout: float) -> str:
         import requests
 
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         started = time.monotonic()
         try:
-            response = requests.post(
-                self.url("/v1/chat/completions"), json={"model": MODEL_NAME, **payload}, headers=headers, timeout=timeout
-            )
+            body = {"model": self.model, **payload}
+            response = requests.post(self.url("/v1/chat/completions"), json=body, headers=headers, timeout=timeout)
         except requests.RequestException as exc:
             return f"request failed: {type(exc).__name__}"
         if response.status_code != 200:
@@ -148,7 +178,7 @@ class Engine:
             log(f"[warmup] {name} ok in {time.monotonic() - started:.2f}s")
         return problem
 
-    def watch(self, on_death) -> None:
+    def watch(self, on_death: Callable[[int], None]) -> None:
         """Call on_death(exit_code) the moment SGLang dies, unless we are stopping it."""
         self._on_death = on_death
         if self.exited.is_set() and not self.stopping:
@@ -160,20 +190,20 @@ class Engine:
             return
         self.stopping = True
         group = self.process.pid
-        if not _signal_group(group, signal.SIGTERM):
+        if not signal_group(group, signal.SIGTERM):
             return
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline:
             self.exited.wait(0.05)
-            if self.exited.is_set() and not _signal_group(group, 0):
+            if self.exited.is_set() and not signal_group(group, 0):
                 log(f"[engine] stopped (code {self.process.returncode})")
                 return
         log(f"[engine] still running after {grace}s: SIGKILL")
-        _signal_group(group, signal.SIGKILL)
+        signal_group(group, signal.SIGKILL)
         self.process.wait()
 
 
-def _signal_group(group: int, sig: int) -> bool:
+def signal_group(group: int, sig: int) -> bool:
     """Signal a process group; False when no process of it is left."""
     try:
         os.killpg(group, sig)
@@ -182,38 +212,42 @@ def _signal_group(group: int, sig: int) -> bool:
         return False
 
 
-{% include "request_paths.py" %}
-
-
-def _exit_container(code: int) -> None:
+def exit_container(code: int) -> None:
     log(f"[monitor] FATAL: SGLang died (code {code})")
     # os._exit, not sys.exit: no cleanup handler may hang on a GPU in an error state.
     os._exit(1)
 
 
-def _engine_env(cache_dir: str) -> dict[str, str]:
+def engine_env(profile_env: dict[str, str], cache_dir: str) -> dict[str, str]:
+    """The environment SGLang runs in: the profile's variables, the JIT caches, no Hub access."""
     # Serving reads weights only from the volume: no hub fetch at runtime.
-    return {**os.environ, **ENGINE_ENV, **_cache_env(cache_dir), "HF_HUB_OFFLINE": "1"}
+    return {**os.environ, **profile_env, **jit_cache_env(cache_dir), "HF_HUB_OFFLINE": "1"}
 
 
 def start_engine(
+    cmd: list[str],
+    env: dict[str, str],
+    port: int,
+    model: str,
     api_key: str,
-    cache_dir: str,
-    port: int = PORT,
-    cmd: list[str] | None = None,
-    health_timeout: float = HEALTH_TIMEOUT,
-    grace: float = SHUTDOWN_GRACE,
+    readiness: Readiness,
     cancel: threading.Event | None = None,
+    on_death: Callable[[int], None] = exit_container,
 ) -> Engine:
-    """Start SGLang and return only once it is healthy and warmed up; raise EngineError otherwise."""
-    engine = Engine(cmd or _build_sglang_cmd(api_key, port=port), _engine_env(cache_dir), port, api_key)
+    """Start SGLang and return only once it is healthy and warmed up; raise EngineError otherwise.
+
+    From then on a death of SGLang calls on_death (by default: the container exits at once).
+    """
+    engine = Engine(cmd, env, port, model, api_key)
     engine.start()
     try:
-        engine.wait_until_healthy(health_timeout, HEALTH_POLL_INTERVAL, HEALTH_MAX_POLL_INTERVAL, cancel)
-        if WARMUP_ENABLED:
-            engine.warmup(WARMUP_TIMEOUT, WARMUP_LONG_CONTEXT_WORDS)
+        engine.wait_until_healthy(
+            readiness.health_timeout, readiness.poll_interval, readiness.max_poll_interval, cancel
+        )
+        if readiness.warmup_timeout is not None:
+            engine.warmup(readiness.warmup_timeout, readiness.long_context_words)
     except BaseException:
-        engine.stop(grace)
+        engine.stop(readiness.shutdown_grace)
         raise
-    engine.watch(_exit_container)
+    engine.watch(on_death)
     return engine

@@ -1,3 +1,16 @@
+"""The checkpoint on the weights volume and the compiled kernels on the cache volume: download, check."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+from deploygen.runtime.engine import log
+
+DOWNLOAD_MARKER = ".download-complete.json"
 
 
 def check_weights(model_dir: str, expected_sizes: dict[str, int] | None = None) -> list[str]:
@@ -12,7 +25,7 @@ def check_weights(model_dir: str, expected_sizes: dict[str, int] | None = None) 
         return [f"{index_path} is missing"]
     try:
         shards = sorted(set(json.loads(index_path.read_text())["weight_map"].values()))
-    except (ValueError, KeyError, AttributeError):
+    except (ValueError, KeyError, AttributeError, TypeError):
         return [f"{index_path} has no weight_map"]
     if expected_sizes is None:
         marker = root / DOWNLOAD_MARKER
@@ -27,14 +40,14 @@ def check_weights(model_dir: str, expected_sizes: dict[str, int] | None = None) 
     return problems
 
 
-def weights_ready(model_dir: str) -> list[str]:
+def weights_ready(model_dir: str, revision: str) -> list[str]:
     """Problems that stop serving: an incomplete checkpoint, one never marked complete, or another commit."""
     marker = Path(model_dir) / DOWNLOAD_MARKER
     if not marker.is_file():
         return [f"{marker} is missing: run `modal run deploy.py::download_model`"]
     commit = json.loads(marker.read_text()).get("commit")
-    if re.fullmatch(r"[0-9a-f]{40}", MODEL_REVISION) and commit != MODEL_REVISION:
-        return [f"weights are commit {commit}, the profile pins {MODEL_REVISION}: run download_model"]
+    if re.fullmatch(r"[0-9a-f]{40}", revision) and commit != revision:
+        return [f"weights are commit {commit}, the profile pins {revision}: run download_model"]
     return check_weights(model_dir)
 
 
@@ -63,23 +76,23 @@ def download_weights(model_dir: str, repo: str, revision: str, max_workers: int)
     return info.sha
 
 
-def compile_key() -> dict[str, str]:
-    """What compiled kernels depend on: a different value means they must be rebuilt."""
-    return {"gpu_type": GPU_TYPE, "gpu_arch": GPU_ARCH, "sglang_version": SGLANG_VERSION, "image": SGLANG_IMAGE}
-
-
-def compile_ready(marker_path: str = COMPILE_MARKER) -> list[str]:
-    if not COMPILE_DEEPGEMM:
-        return []
+def compile_ready(marker_path: str, key: dict[str, str]) -> list[str]:
+    """Problems with the compiled kernels: never compiled, or compiled for another key (GPU, image...)."""
     marker = Path(marker_path)
     if not marker.is_file():
         return [f"{marker} is missing: run `modal run deploy.py::compile_deepgemm`"]
     recorded = json.loads(marker.read_text())
-    stale = {k: v for k, v in compile_key().items() if recorded.get(k) != v}
+    stale = {k: v for k, v in key.items() if recorded.get(k) != v}
     return [f"{marker} was written for another {', '.join(stale)}: recompile"] if stale else []
 
 
-def run_streaming(cmd: list[str], env: dict[str, str], redact=lambda line: line) -> int:
+def mark_compiled(marker_path: str, key: dict[str, str]) -> None:
+    marker = Path(marker_path)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps(key, indent=1, sort_keys=True))
+
+
+def run_streaming(cmd: list[str], env: dict[str, str], redact: Callable[[str], str] = lambda line: line) -> int:
     """Run a command, printing each line of its output as it is written; return its exit code."""
     process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     for raw in iter(process.stdout.readline, b""):

@@ -1,0 +1,311 @@
+"""What the templates show, computed here: every value is a pre-rendered Python expression.
+
+The templates receive one `View` per deployment (as datamodel-code-generator feeds its templates
+pre-rendered strings) and hold almost no logic. Every profile value reaches the source through
+`py_literal`, every profile comment through `comment_block`, so no profile string can leave its
+literal or its comment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from deploygen.files import read_bytes
+from deploygen.load.yaml_source import Path_, display_path
+from deploygen.paths import DATA_DIR, ROOT, SCHEMA_PATH, TEMPLATES_DIR
+from deploygen.plan.deployment import Deployment, Flag
+from deploygen.render.literals import py_literal
+from deploygen.render.runtime_source import RUNTIME_DIR, RuntimeModule, import_block, runtime_module
+
+MINUTE = 60
+HOUR = 60 * MINUTE
+
+# The runtime modules in the order the rendered file includes them, after the Modal code.
+LIBRARY = ("request_paths", "engine", "weights", "local")
+
+# Flags whose value is one of the file's constants: the command reads them from there.
+CONSTANT_FLAGS = {
+    ("model", "path"): "MODEL_PATH",
+    ("model", "name"): "MODEL_NAME",
+    ("gpu", "count"): "str(GPU_COUNT)",
+    ("server", "port"): "str(port)",
+}
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line of code, with the comment lines (already `# `-prefixed) that stand above it."""
+
+    code: str
+    comments: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class View:
+    docstring: str
+    stdlib_imports: tuple[str, ...]
+    constants: tuple[Line, ...]
+    engine_env: tuple[Line, ...]
+    download_image: tuple[str, str]  # python version, huggingface_hub requirement
+    flags: tuple[Line, ...]
+    hf_secret: bool
+    api_key_secret: bool
+    download: tuple[Line, ...]
+    download_max_workers: str
+    compile: tuple[Line, ...] | None  # None: no DeepGEMM precompile
+    compile_off_comments: tuple[str, ...]
+    warmup: bool
+    server: tuple[Line, ...]
+    concurrency: Line
+    web_startup_timeout: str
+    keepalive: tuple[Line, ...] | None  # None: no keep-alive cron
+    early_runtime: RuntimeModule
+    library: tuple[RuntimeModule, ...]
+
+
+def comment_block(lines: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """Comment lines for the rendered file; characters that could end a comment line are escaped."""
+    return tuple(f"# {_printable(line)}".rstrip() for line in lines)
+
+
+def _printable(text: str) -> str:
+    # Python ends a comment at \n or \r; NUL and other controls are not allowed in source at all.
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def seconds(value: Any) -> str:
+    """A duration in seconds as the modal-examples write it: `24 * HOURS`, `15 * MINUTES`, `30`."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value >= 2 * HOUR and value % HOUR == 0:
+            return f"{value // HOUR} * HOURS"
+        if value >= MINUTE and value % MINUTE == 0:
+            return f"{value // MINUTE} * MINUTES"
+    return py_literal(value)
+
+
+class _Builder:
+    def __init__(self, deployment: Deployment):
+        self.deployment = deployment
+        self.profile = deployment.profile
+        self.data = deployment.profile.data
+
+    def value(self, path: Path_) -> Any:
+        node: Any = self.data
+        for part in path:
+            node = node[part]
+        return node
+
+    def comments(self, path: Path_, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+        """The profile's comment above the value at path, else the template's own."""
+        return comment_block(self.profile.comment(*path) or default)
+
+    def line(self, template: str, path: Path_, render=py_literal, default: tuple[str, ...] = ()) -> Line:
+        """`template` with `{}` replaced by the rendered value at path, under the value's comment."""
+        return Line(template.format(render(self.value(path))), self.comments(path, default))
+
+    def constant(self, name: str, path: Path_, render=py_literal, default: tuple[str, ...] = ()) -> Line:
+        return self.line(f"{name} = {{}}", path, render, default)
+
+    def kwarg(self, name: str, path: Path_, render=py_literal, default: tuple[str, ...] = ()) -> Line:
+        return self.line(f"{name}={{}},", path, render, default)
+
+    def build(self) -> View:
+        data = self.data
+        lifecycle = data["lifecycle"]
+        compile_on = lifecycle["compile"]["enabled"]
+        library = tuple(runtime_module(name) for name in LIBRARY)
+        early = runtime_module("caches")
+        # The Modal code itself reads os.environ and exits through sys.exit.
+        stdlib = set().union(early.imports, *(module.imports for module in library), {"import os", "import sys"})
+        return View(
+            docstring=py_literal(self.docstring(), block=True),
+            stdlib_imports=tuple(import_block(stdlib)),
+            constants=self.constants(compile_on),
+            engine_env=tuple(
+                self.line(f"{py_literal(name)}: {{}},", ("image", "env", name)) for name in data["image"]["env"]
+            ),
+            download_image=(
+                py_literal(data["image"]["download_python"]),
+                py_literal(f"huggingface_hub[hf_xet]=={data['image']['huggingface_hub']}"),
+            ),
+            flags=tuple(self.flag(flag) for flag in self.deployment.flags),
+            hf_secret=bool(data["secrets"]["huggingface"]),
+            api_key_secret=bool(data["secrets"]["api_key"]),
+            download=(
+                self.kwarg("timeout", ("lifecycle", "download", "timeout"), seconds),
+                self.kwarg("cpu", ("lifecycle", "download", "cpu")),
+                self.kwarg("memory", ("lifecycle", "download", "memory")),
+            ),
+            download_max_workers=py_literal(lifecycle["download"]["max_workers"]),
+            compile=(self.kwarg("timeout", ("lifecycle", "compile", "timeout"), seconds),) if compile_on else None,
+            compile_off_comments=() if compile_on else self.comments(("lifecycle", "compile", "enabled")),
+            warmup=lifecycle["warmup"]["enabled"],
+            server=self.server(),
+            concurrency=self.concurrency(),
+            web_startup_timeout=seconds(data["scaling"]["web_startup_timeout"]),
+            keepalive=self.keepalive() if data["keepalive"]["enabled"] else None,
+            early_runtime=early,
+            library=library,
+        )
+
+    def docstring(self) -> str:
+        sources = ", ".join(display_path(p) for p in self.profile.sources)
+        return (
+            f"{self.data['description']}\n\n"
+            f"Generated by deploygen from {sources}.\n"
+            f"Do not edit by hand: change the profile, then run `make render PROFILE={self.profile.name}`.\n"
+            f"Inputs digest: {inputs_digest(self.deployment)}\n\n"
+            "  modal run deploy.py       download weights, compile DeepGEMM kernels, verify (run once)\n"
+            "  modal deploy deploy.py    serve\n"
+            "  python deploy.py --local  run the same lifecycle on this machine, without Modal\n"
+        )
+
+    def constants(self, compile_on: bool) -> tuple[Line, ...]:
+        data = self.data
+        image = data["image"]["sglang_image"]
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "-", image.split("/")[-1])[:80]
+        model_slug = re.sub(r"[^A-Za-z0-9._-]", "-", data["model"]["name"])
+        blank = Line("")
+        lines = [
+            Line("MINUTES = 60  # seconds"),
+            Line("HOURS = 60 * MINUTES"),
+            blank,
+            self.constant("APP_NAME", ("app", "name")),
+            self.constant("MODEL_REPO", ("model", "repo")),
+            self.constant("MODEL_REVISION", ("model", "revision")),
+            self.constant("MODEL_NAME", ("model", "name")),
+            self.constant("MODEL_PATH", ("model", "path")),
+            self.constant("GPU_TYPE", ("gpu", "type")),
+            self.constant("GPU_COUNT", ("gpu", "count")),
+            Line(
+                f"GPU_ARCH = {py_literal(self.deployment.gpu_arch)}",
+                comment_block(["Compiled kernels only run on the architecture they were built for."]),
+            ),
+            self.constant("PORT", ("server", "port")),
+            self.constant("SGLANG_VERSION", ("image", "sglang_version")),
+            self.constant("SGLANG_IMAGE", ("image", "sglang_image")),
+            blank,
+            self.constant("WEIGHTS_VOLUME", ("volumes", "weights", "name")),
+            self.constant("WEIGHTS_MOUNT", ("volumes", "weights", "mount")),
+            self.constant("CACHE_VOLUME", ("volumes", "compile_cache", "name")),
+            self.constant("CACHE_MOUNT", ("volumes", "compile_cache", "mount")),
+            Line(
+                f"IMAGE_SLUG = {py_literal(slug)}",
+                comment_block(
+                    [
+                        "One cache folder per architecture and image: a new GPU or image compiles afresh instead of",
+                        "loading stale kernels, and JIT caches survive cold starts (15 minutes of JIT per start",
+                        "otherwise).",
+                    ]
+                ),
+            ),
+            Line('CACHE_DIR = f"{CACHE_MOUNT}/{GPU_ARCH}-{IMAGE_SLUG}"'),
+        ]
+        if compile_on:
+            lines += [
+                # The slug holds only [A-Za-z0-9._-]: nothing in it can act inside the f-string.
+                Line(f'COMPILE_MARKER = f"{{CACHE_DIR}}/.compiled-{model_slug}.json"'),
+                Line(
+                    'COMPILE_KEY = {"gpu_type": GPU_TYPE, "gpu_arch": GPU_ARCH, "sglang_version": SGLANG_VERSION, '
+                    '"image": SGLANG_IMAGE}',
+                    comment_block(["What compiled kernels depend on: a different value means they must be rebuilt."]),
+                ),
+            ]
+        secrets = [
+            self.constant(name, ("secrets", key))
+            for name, key in (("HF_SECRET", "huggingface"), ("API_KEY_SECRET", "api_key"))
+            if data["secrets"][key]
+        ]
+        lines += [blank, *secrets] if secrets else []
+        lines += [
+            blank,
+            self.constant("HEALTH_TIMEOUT", ("lifecycle", "health", "timeout"), seconds),
+            self.constant("HEALTH_POLL_INTERVAL", ("lifecycle", "health", "poll_interval")),
+            self.constant("HEALTH_MAX_POLL_INTERVAL", ("lifecycle", "health", "max_poll_interval")),
+        ]
+        if data["lifecycle"]["warmup"]["enabled"]:
+            lines += [
+                self.constant("WARMUP_TIMEOUT", ("lifecycle", "warmup", "timeout"), seconds),
+                self.constant("WARMUP_LONG_CONTEXT_WORDS", ("lifecycle", "warmup", "long_context_words")),
+            ]
+        lines.append(self.constant("SHUTDOWN_GRACE", ("lifecycle", "shutdown", "grace_period"), seconds))
+        return tuple(lines)
+
+    def flag(self, flag: Flag) -> Line:
+        option = py_literal(flag.option)
+        if not flag.values:
+            return Line(f"{option},", self.comments(flag.source))
+        constant = CONSTANT_FLAGS.get(flag.source)
+        if flag.option == "--tp-size" and flag.values == (str(self.data["gpu"]["count"]),):
+            constant = "str(GPU_COUNT)"
+        if constant:
+            return Line(f"{option}, {constant},", self.comments(flag.source))
+        return Line(f"{option}, {' '.join(py_literal(v) + ',' for v in flag.values)}", self.comments(flag.source))
+
+    def server(self) -> tuple[Line, ...]:
+        scaling = self.data["scaling"]
+        lines = [
+            self.kwarg("timeout", ("scaling", "timeout"), seconds),
+            self.kwarg(
+                "startup_timeout",
+                ("scaling", "startup_timeout"),
+                seconds,
+                default=("Covers weight load, CUDA graph capture and warmup in @modal.enter.",),
+            ),
+            self.kwarg("min_containers", ("scaling", "min_containers")),
+            self.kwarg("max_containers", ("scaling", "max_containers")),
+            self.kwarg("scaledown_window", ("scaling", "scaledown_window"), seconds),
+        ]
+        if scaling["region"] is not None:
+            lines.append(self.kwarg("region", ("scaling", "region")))
+        return tuple(lines)
+
+    def concurrency(self) -> Line:
+        scaling = self.data["scaling"]
+        arguments = f"max_inputs={py_literal(scaling['max_inputs'])}"
+        if scaling["target_inputs"] is not None:
+            arguments += f", target_inputs={py_literal(scaling['target_inputs'])}"
+        comments = self.comments(("scaling", "max_inputs")) + self.comments(("scaling", "target_inputs"))
+        return Line(f"@modal.concurrent({arguments})", comments)
+
+    def keepalive(self) -> tuple[Line, ...]:
+        return (
+            Line("ENABLE_KEEPALIVE_CRON = True"),
+            self.constant(
+                "DEPLOYED_URL",
+                ("keepalive", "url"),
+                default=("Empty: keep_warm asks Modal for the deployed URL of Server.serve.",),
+            ),
+            self.constant("KEEPALIVE_SCHEDULE", ("keepalive", "schedule")),
+            self.constant("KEEPALIVE_TIMEZONE", ("keepalive", "timezone")),
+            self.constant("KEEPALIVE_PATH", ("keepalive", "path")),
+            self.constant("KEEPALIVE_TIMEOUT", ("keepalive", "timeout"), seconds),
+        )
+
+
+def build_view(deployment: Deployment) -> View:
+    return _Builder(deployment).build()
+
+
+def inputs_digest(deployment: Deployment) -> str:
+    """A digest of every file the render depends on, so a changed input shows up in the header."""
+    profile, catalog = deployment.profile, deployment.catalog
+    files = [
+        *profile.sources,
+        catalog.path,
+        SCHEMA_PATH,
+        DATA_DIR / "gpus.yaml",
+        DATA_DIR / "models" / f"{profile.data['model']['facts']}.yaml",
+        *sorted(TEMPLATES_DIR.rglob("*.j2")),
+        *sorted(RUNTIME_DIR.glob("*.py")),
+    ]
+    digest = hashlib.sha256()
+    for path in files:
+        name = str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else path.name
+        digest.update(name.encode() + b"\0" + read_bytes(path) + b"\0")
+    return digest.hexdigest()[:16]

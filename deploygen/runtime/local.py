@@ -1,0 +1,54 @@
+"""`python deploy.py --local`: the container's lifecycle on this machine, without Modal."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from deploygen.runtime.engine import Engine, EngineError, log
+from deploygen.runtime.weights import check_weights
+
+
+def local_arguments(
+    description: str, port: int, model_path: str, cache_dir: str, health_timeout: float, shutdown_grace: float
+) -> argparse.Namespace:
+    """The command line of `deploy.py --local`, with this deployment's values as defaults."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--local", action="store_true", help="run SGLang here with the deployed lifecycle")
+    parser.add_argument("--port", type=int, default=port)
+    parser.add_argument("--model-path", default=model_path, help="weights folder or Hugging Face id")
+    parser.add_argument("--cache-dir", default=cache_dir)
+    parser.add_argument("--health-timeout", type=float, default=health_timeout)
+    parser.add_argument("--shutdown-grace", type=float, default=shutdown_grace)
+    args = parser.parse_args()
+    if not args.local:
+        parser.error("use `modal run`/`modal deploy` for Modal, or --local to run here")
+    return args
+
+
+def run_local(start: Callable[[threading.Event], Engine], model_path: str, port: int, grace: float) -> int:
+    """The Modal lifecycle on this machine: start, wait, warm up, watch, stop on SIGTERM/SIGINT.
+
+    start(cancel) starts SGLang and returns once it is ready; setting cancel aborts the start.
+    """
+    if Path(model_path).is_dir():
+        missing = check_weights(model_path)
+        if missing:
+            log(f"[setup] weights not ready: {missing}")
+            return 1
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        engine = start(stop)
+    except EngineError as exc:
+        log(str(exc))
+        return 0 if stop.is_set() else 1
+    log(f"[local] ready on http://127.0.0.1:{port}")
+    stop.wait()
+    log("[local] stopping")
+    engine.stop(grace)
+    return 0
