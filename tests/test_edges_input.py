@@ -298,3 +298,106 @@ def test_extends_is_type_checked(tmp_path, extends, expected):
     path = tmp_path / "typed.yaml"
     path.write_text(f"schema_version: 1\nextends: {extends}\n")
     assert f"{path}{expected}" in validate_and_render(str(path))
+
+
+MOUNT_HINT = (
+    "    hint: Mount path in every container that uses the volume: a canonical absolute path (no `.` or `..` "
+    "part, no `//`, no trailing `/`) outside the system folders.\n"
+)
+SYSTEM_HINT = "    hint: mount volumes on a dedicated path such as /model-cache\n"
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            "volumes:\n  compile_cache:\n    mount: /dg/../model-cache\n",
+            ":5:5: error: volumes.compile_cache.mount: '/dg/../model-cache' is not a valid value\n" + MOUNT_HINT,
+        ),
+        (
+            "volumes:\n  compile_cache:\n    mount: //model-cache\n",
+            ":5:5: error: volumes.compile_cache.mount: '//model-cache' is not a valid value\n" + MOUNT_HINT,
+        ),
+        (
+            "volumes:\n  compile_cache:\n    mount: /x/..\n",
+            ":5:5: error: volumes.compile_cache.mount: '/x/..' is not a valid value\n" + MOUNT_HINT,
+        ),
+        (
+            "volumes:\n  compile_cache:\n    mount: /dg/./cache\n",
+            ":5:5: error: volumes.compile_cache.mount: '/dg/./cache' is not a valid value\n" + MOUNT_HINT,
+        ),
+        (
+            "volumes:\n  compile_cache:\n    mount: /dg-cache/\n",
+            ":5:5: error: volumes.compile_cache.mount: '/dg-cache/' is not a valid value\n" + MOUNT_HINT,
+        ),
+        (
+            "volumes:\n  compile_cache:\n    mount: /usr/local/dg\n",
+            ":5:5: error: volumes.compile_cache.mount: '/usr/local/dg' is not allowed here\n" + SYSTEM_HINT,
+        ),
+        (
+            "volumes:\n  weights:\n    mount: /tmp\n",
+            ":5:5: error: volumes.weights.mount: '/tmp' is not allowed here\n" + SYSTEM_HINT,
+        ),
+        ("model:\n  path: /proc/self\n", ":4:3: error: model.path: '/proc/self' is not allowed here\n" + SYSTEM_HINT),
+        (
+            "model:\n  path: /model-cache/../etc/GLM\n",
+            ":4:3: error: model.path: '/model-cache/../etc/GLM' is not a valid value\n",
+        ),
+    ],
+    ids=["dotdot", "double-slash", "trailing-dotdot", "dot", "trailing-slash", "usr", "tmp", "proc", "model-dotdot"],
+)
+def test_mount_and_model_paths_are_canonical_and_outside_system_folders(tmp_path, body, expected):
+    path = child(tmp_path, body)
+    assert f"{path}{expected}" in validate_and_render(str(path))
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            "scaling:\n  scaledown_window: 3601\n",
+            ":4:3: error: scaling.scaledown_window: 3601 is greater than the maximum of 3600\n",
+        ),
+        ("scaling:\n  timeout: 86401\n", ":4:3: error: scaling.timeout: 86401 is greater than the maximum of 86400\n"),
+        (
+            "scaling:\n  max_containers: 4294967296\n",
+            ":4:3: error: scaling.max_containers: 4294967296 is greater than the maximum of 4294967295\n",
+        ),
+        (
+            "keepalive:\n  timeout: 86401\n",
+            ":4:3: error: keepalive.timeout: 86401 is greater than the maximum of 86400\n",
+        ),
+        (
+            "lifecycle:\n  download:\n    cpu: 0.01\n",
+            ":5:5: error: lifecycle.download.cpu: 0.01 is less than the minimum of 0.125\n",
+        ),
+        (
+            "scaling:\n  max_containers: " + "1" + "0" * 400 + "\n",
+            ":4:19: error: number is too large: profiles take integers up to 9,007,199,254,740,991 (2^53 - 1)\n",
+        ),
+        ("sglang:\n  context-length: 1" + "0" * 20 + "\n", ":4:19: error: number is too large"),
+        ("targets:\n  ttft_ms: 1e300\n", ":4:3: error: targets.ttft_ms: 1e+300 is not a valid value\n"),
+    ],
+    ids=["scaledown", "timeout", "containers-u32", "keepalive", "cpu", "ten-to-the-400", "flag-huge", "ttft"],
+)
+def test_numbers_stay_in_modal_s_ranges(tmp_path, body, expected):
+    path = child(tmp_path, body)
+    assert f"{path}{expected}" in validate_and_render(str(path))
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ('"a\\nb"', "'a\\nb'"),
+        ('"tab\\there"', "'tab\\there'"),
+        ('"\\e[31mred"', "'\\x1b[31mred'"),
+        ('"\\x85"', "'\\x85'"),
+    ],
+    ids=["newline", "tab", "escape", "c1"],
+)
+def test_an_environment_value_with_a_control_character_is_refused(tmp_path, value, shown):
+    path = child(tmp_path, f"image:\n  env:\n    NOTE: {value}\n")
+    assert validate_and_render(str(path)).startswith(
+        f"{path}:5:5: error: image.env.NOTE: {shown} is not a valid value\n"
+        "    hint: Text without control characters (no newline, tab, escape or C1 code).\n"
+    )
