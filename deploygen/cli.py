@@ -113,34 +113,24 @@ def _flatten(data: Any, path: tuple = ()) -> dict[tuple, Any]:
 
 
 def _show(value: Any) -> str:
-    """A value as YAML would read it back: strings that look like numbers or booleans stay quoted."""
-    if isinstance(value, str):
-        import yaml
+    from deploygen.validate.explain import yaml_scalar
 
-        return yaml.safe_dump(value, width=10**9, allow_unicode=False).removesuffix("\n...\n").strip()
-    from deploygen.render.literals import py_literal
-
-    return py_literal(value)
+    return yaml_scalar(value)
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from deploygen.errors import UserError
-    from deploygen.load.yaml_source import display_path
     from deploygen.pipeline import check_deployable
+    from deploygen.validate.explain import explain_lines, yaml_scalar
 
     profile = check_deployable(args.profile).profile
     if args.field:
-        value = profile.get(*args.field.split("."))
-        if value is None:
+        value = profile.get(*args.field.split("."), default=KeyError)
+        if value is KeyError:
             raise UserError(f"{args.profile} has no field {args.field!r}")
-        print(value if isinstance(value, str) else _show(value))
+        print(value if isinstance(value, str) else yaml_scalar(value))
         return 0
-    print(f"# {profile.name}: {' -> '.join(display_path(p) for p in profile.sources)}")
-    flat = _flatten(profile.data)
-    width = max(len(".".join(map(str, p)) + ": " + _show(v)) for p, v in flat.items())
-    for path, value in flat.items():
-        line = ".".join(map(str, path)) + ": " + _show(value)
-        print(f"{line:<{width}}  # {profile.origin(path)}")
+    print("\n".join(explain_lines(profile)))
     return 0
 
 

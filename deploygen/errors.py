@@ -14,6 +14,8 @@ class Severity(enum.StrEnum):
     ERROR = "error"
     WARNING = "warning"
     INFO = "info"
+    # A warning the profile accepts under `acknowledge`, with its reason: shown, never failing.
+    ACKNOWLEDGED = "acknowledged"
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ class Problem:
         tag = f"{self.severity}[{self.code}]" if self.code else str(self.severity)
         text = f"{where}{tag}: {field}{self.message}"
         if self.hint:
-            text += f"\n    hint: {self.hint}"
+            text += f"\n    {'reason' if self.severity == Severity.ACKNOWLEDGED else 'hint'}: {self.hint}"
         return text
 
 

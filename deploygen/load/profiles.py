@@ -1,7 +1,8 @@
 """Profiles by name or path, with `extends` deep-merged and every value's origin kept.
 
-Mappings merge key by key; lists and scalars replace. Parents apply in the order listed, then the
-child. `abstract: true` marks a base that exists only to be extended.
+Mappings merge key by key; lists and scalars replace; `null` removes an inherited key (as in Helm).
+Parents apply in the order listed, then the child. `abstract: true` marks a base that exists only to be
+extended.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ class ResolvedProfile:
     abstract: bool = False
     # The comment block written above a key, from the file and line that set its value.
     comments: dict[Path_, Comment] = field(default_factory=dict)
+    # Inherited keys that a `null` removed, with the file and line of that `null`.
+    removed: dict[Path_, Origin] = field(default_factory=dict)
 
     def origin(self, path: Path_) -> Origin:
         """The origin of a path, or of its nearest parent that has one."""
@@ -144,7 +147,14 @@ def load_profile(name_or_path: str) -> ResolvedProfile:
     resolved = _Resolution().resolve(path, ())
     comments = profile_comments(resolved.origins)
     return ResolvedProfile(
-        name, resolved.real, resolved.data, resolved.origins, resolved.sources, resolved.abstract, comments
+        name,
+        resolved.real,
+        resolved.data,
+        resolved.origins,
+        resolved.sources,
+        resolved.abstract,
+        comments,
+        resolved.removed,
     )
 
 
@@ -155,6 +165,7 @@ class _Resolved:
     origins: dict[Path_, Origin]
     sources: list[Path]
     abstract: bool
+    removed: dict[Path_, Origin]
 
 
 class _Resolution:
@@ -204,6 +215,7 @@ class _Resolution:
         parents = self.parents(data, origins)
         merged: dict[str, Any] = {}
         merged_origins: dict[Path_, Origin] = {}
+        removed: dict[Path_, Origin] = {}
         sources: list[Path] = []
         here = (*chain, (real, Origin(shown)))
         for parent, where in parents:
@@ -233,12 +245,13 @@ class _Resolution:
                     )
                 )
             parent_resolved = self.resolve(parent_path, (*chain, (real, where)))
-            self.merge(merged, merged_origins, parent_resolved.data, parent_resolved.origins, where)
+            self.merge(merged, merged_origins, parent_resolved.data, parent_resolved.origins, where, removed)
+            removed.update(parent_resolved.removed)
             sources += [s for s in parent_resolved.sources if s not in sources]
         own = {k: v for k, v in data.items() if k not in FILE_KEYS}
-        self.merge(merged, merged_origins, own, origins, Origin(shown, 1, 1))
+        self.merge(merged, merged_origins, own, origins, Origin(shown, 1, 1), removed)
         sources.append(real)
-        resolved = _Resolved(real, merged, merged_origins, sources, abstract)
+        resolved = _Resolved(real, merged, merged_origins, sources, abstract, removed)
         self.done[real] = resolved
         return resolved
 
@@ -272,7 +285,15 @@ class _Resolution:
                 )
         return list(zip(parents, locations, strict=True))
 
-    def merge(self, target: dict, target_origins: dict, source: dict, source_origins: dict, where: Origin) -> None:
+    def merge(
+        self,
+        target: dict,
+        target_origins: dict,
+        source: dict,
+        source_origins: dict,
+        where: Origin,
+        removed: dict[Path_, Origin],
+    ) -> None:
         self.values_merged += len(source_origins)
         if self.values_merged > MAX_MERGED_VALUES:
             raise UserError(
@@ -283,7 +304,7 @@ class _Resolution:
                     "merge some base profiles into one, and extend each base once",
                 )
             )
-        _merge(target, target_origins, source, source_origins, ())
+        _merge(target, target_origins, source, source_origins, (), removed)
 
 
 def _type_name(value: Any) -> str:
@@ -300,22 +321,39 @@ def _a(noun: str) -> str:
     return f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"
 
 
-def _merge(target: dict, target_origins: dict, source: dict, source_origins: dict, path: Path_) -> None:
+def _merge(
+    target: dict, target_origins: dict, source: dict, source_origins: dict, path: Path_, removed: dict[Path_, Origin]
+) -> None:
+    """Merge `source` into `target` (Helm's rules): mappings merge key by key, lists and scalars replace,
+    and `null` removes the key (recorded in `removed` with the origin of the `null`)."""
     for key, value in source.items():
         here = (*path, key)
         if isinstance(value, dict) and isinstance(target.get(key), dict):
             target_origins[here] = source_origins[here]
-            _merge(target[key], target_origins, value, source_origins, here)
+            removed.pop(here, None)
+            _merge(target[key], target_origins, value, source_origins, here, removed)
             continue
         # A replaced value takes its origins (and those of its children) from the new source only: the
         # paths are found by walking the two values, so a merge costs the size of what it touches.
         if key in target:
-            for stale in _paths(target[key], here):
+            for stale in _paths(target.pop(key), here):
                 target_origins.pop(stale, None)
-        target[key] = copy.deepcopy(value)
-        for fresh in _paths(value, here):
+            if value is None:
+                removed[here] = source_origins.get(here, Origin(""))
+        if value is None:
+            continue
+        target[key] = _without_nulls(value)
+        for fresh in _paths(target[key], here):
+            removed.pop(fresh, None)
             if fresh in source_origins:
                 target_origins[fresh] = source_origins[fresh]
+
+
+def _without_nulls(value: Any) -> Any:
+    """A copy of a value in which no mapping holds a `null` (there is nothing below it to remove)."""
+    if isinstance(value, dict):
+        return {key: _without_nulls(child) for key, child in value.items() if child is not None}
+    return copy.deepcopy(value)
 
 
 def _paths(value: Any, path: Path_) -> Iterator[Path_]:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from deploygen.errors import Problem, Severity, UserError
 from deploygen.load import ResolvedProfile
 from deploygen.sglang.catalog import Catalog
-from deploygen.validate.flags import flag_problems, profile_catalog
-from deploygen.validate.rules import rule_problems
+from deploygen.suggest import did_you_mean
+from deploygen.validate.flags import WARNING_CODES, flag_problems, profile_catalog
+from deploygen.validate.rules import RULES, rule_problems
 from deploygen.validate.schema import apply_defaults, schema_problems
 from deploygen.validate.vllm_flags import profile_vllm_catalog, vllm_flag_problems
 from deploygen.vllm.catalog import VllmCatalog
@@ -63,8 +65,42 @@ def validate(profile: ResolvedProfile, *, strict: bool = False) -> Validated:
         raise UserError(problems)
     profile = apply_defaults(profile)
     catalog, problems = engine_flag_problems(profile)
-    problems += rule_problems(profile)
+    problems = acknowledged(profile, problems + rule_problems(profile))
     failing = failing_severities(strict)
     if catalog is None or any(p.severity in failing for p in problems):
         raise UserError([p for p in problems if p.severity in failing])
     return Validated(profile, catalog, tuple(p for p in problems if p.severity != Severity.ERROR))
+
+
+def acknowledged(profile: ResolvedProfile, problems: list[Problem]) -> list[Problem]:
+    """The problems with the warnings the profile acknowledges marked as such (with the reason), and a
+    warning for each acknowledgement that names no warning or one that no longer fires."""
+    reasons: dict[str, str] = profile.data.get("acknowledge", {})
+    if not reasons:
+        return problems
+    severities = {rule.code: rule.severity for rule in RULES} | {code: Severity.WARNING for code in WARNING_CODES}
+    warnings = sorted(code for code, severity in severities.items() if severity == Severity.WARNING)
+    out = []
+    for problem in problems:
+        if problem.severity == Severity.WARNING and problem.code in reasons:
+            where = profile.origin(("acknowledge", problem.code))
+            problem = dataclasses.replace(
+                problem, severity=Severity.ACKNOWLEDGED, hint=f"{reasons[problem.code]} (acknowledged at {where})"
+            )
+        out.append(problem)
+    fired = {p.code for p in problems}
+    for code in reasons:
+        path = ("acknowledge", code)
+        if code not in severities:
+            hint = did_you_mean(code, warnings) or f"warnings a profile can acknowledge: {', '.join(warnings)}"
+            message = f"no check reports a warning {code!r}"
+        elif severities[code] != Severity.WARNING:
+            hint = "fix what it reports; only warnings can be acknowledged"
+            message = f"{code!r} reports {severities[code]}s, not warnings"
+        elif code not in fired:
+            hint = "remove the acknowledgement"
+            message = f"{code!r} no longer fires for this profile"
+        else:
+            continue
+        out.append(Problem(profile.origin(path), f"acknowledge.{code}", message, hint, Severity.WARNING, "acknowledge"))
+    return out

@@ -28,6 +28,8 @@ DERIVED = {
 HUMAN_INT = "human_readable_int"
 # Types whose argument SGLang parses as JSON.
 JSON_TYPES = ("loads", "json_list_type")
+# The codes of the warnings below, which a profile may acknowledge.
+WARNING_CODES = ("sglang-deprecated-value", "sglang-deprecated-flag")
 # What argparse takes for a negative number rather than an option (its _negative_number_matcher).
 NEGATIVE_NUMBER = re.compile(r"^-\d+$|^-\d*\.\d+$")
 
