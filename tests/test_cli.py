@@ -105,3 +105,20 @@ def test_deploy_without_modal_credentials_fails_with_modals_message():
     assert "profiles/b200-prod.yaml: valid" in output
     assert "Error: Token missing. Could not authenticate client." in output
     assert "Traceback" not in output
+
+
+def test_explain_lists_keys_in_schema_order_in_yaml_spelling_with_derived_values():
+    import json
+
+    lines = run_cli("explain", "b200-prod").stdout.splitlines()
+    resolved = lines[1 : lines.index("# derived by deploygen")]
+    schema = json.loads((ROOT / "schema" / "profile.schema.json").read_text())
+    sections = list(dict.fromkeys(line.split(":")[0].split(".")[0] for line in resolved))
+    assert sections == [key for key in schema["properties"] if key in sections]
+    rows = {line.split("  #")[0].rstrip(): line.split("  # ")[-1] for line in lines if not line.startswith("# ")}
+    assert rows["scaling.target_inputs: null"] == "schema/profile.schema.json (default)"
+    assert rows["keepalive.enabled: false"] == "schema/profile.schema.json (default)"
+    assert "sglang.enable-metrics: true" in rows
+    assert rows["sglang.tp-size: 8"] == "derived from gpu.count (profiles/b200-prod.yaml:9:3)"
+    assert rows["sglang.port: 8000"].startswith("derived from server.port (profiles/glm-5.1-base.yaml:")
+    assert rows["sglang.api-key: $API_KEY of Modal secret glm51-api-key"].startswith("derived from secrets.api_key")
