@@ -48,6 +48,8 @@ def _derived(profile: ResolvedProfile) -> list[tuple[str, str, str]]:
         return f"derived from {'.'.join(path)} ({profile.origin(path)})"
 
     data = profile.data
+    if data.get("engine", "sglang") != "sglang":
+        return []  # only SGLang's command line is rendered so far
     rows = [
         ("sglang.model-path", yaml_scalar(data["model"]["path"]), at("model", "path")),
         ("sglang.served-model-name", yaml_scalar(data["model"]["name"]), at("model", "name")),
