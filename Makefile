@@ -7,7 +7,7 @@ GEN := $(PY) generate.py
 DEPLOY_FILE = generated/$(PROFILE)/deploy.py
 
 .DEFAULT_GOAL := help
-.PHONY: help render render-all check validate explain diff list plan triage test coverage lint deploy setup-weights logs \
+.PHONY: help render render-all check validate explain diff list plan model-add triage test coverage lint deploy setup-weights logs \
 	bench-render bench-lifecycle smoke bench clean
 
 help: ## list the targets
@@ -42,6 +42,10 @@ list: $(VENV)/.installed ## list the profiles
 
 plan: $(VENV)/.installed ## capacity, concurrency, cost and cold start of $(PROFILE)
 	$(GEN) plan $(PROFILE)
+
+model-add: $(VENV)/.installed ## write data/models/NAME.yaml from the Hub: REPO=owner/name[@revision] (NAME=...)
+	$(if $(REPO),,$(error usage: make model-add REPO=owner/name[@revision] [NAME=file-name]))
+	$(GEN) model add $(REPO) $(if $(NAME),--name $(NAME))
 
 triage: $(VENV)/.installed ## classify log lines from stdin (or FILE=...)
 	$(GEN) triage $(or $(FILE),-)

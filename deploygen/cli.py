@@ -246,6 +246,29 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0 if not result.errors and all(c.passed for c in checks) else 1
 
 
+def cmd_model_add(args: argparse.Namespace) -> int:
+    from deploygen.load.yaml_source import display_path
+    from deploygen.models import load_model_facts
+    from deploygen.models.add import add_model, parse_supplied
+
+    path, written = add_model(args.repo, name=args.name, supplied=parse_supplied(args.set or []))
+    facts = load_model_facts(path.stem)
+    print(f"{display_path(path)}: written from {facts.repo} at commit {facts.commit}")
+    if facts.attention in ("mha", "gqa"):
+        geometry = f"{facts.kv_heads} KV heads x {facts.head_dim}"
+    else:
+        geometry = f"latent {facts.kv_lora_rank} + rope {facts.qk_rope_head_dim}"
+    hybrid = f", {facts.linear_attention_layers} linear-attention layers" if facts.hybrid_linear_attention else ""
+    print(
+        f"  {facts.architecture}: {facts.layers} layers{hybrid}, {facts.attention} attention ({geometry}), "
+        f"max context {facts.max_context:,}, checkpoint {facts.checkpoint_gb:,.1f} GB ({facts.quantization})"
+    )
+    kv = ", ".join(f"{facts.kv_bytes_per_token(dtype):,} B in {dtype}" for dtype in ("bfloat16", "fp8_e4m3"))
+    print(f"  KV cache per token, whole model: {kv}")
+    print(f"  a profile uses it with model.repo: {facts.repo} and model.facts: {path.stem}")
+    return 0
+
+
 # --- arguments ------------------------------------------------------------------------------------
 
 
@@ -330,6 +353,25 @@ def _bench_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _model_args(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="model_command", required=True)
+    add = actions.add_parser(
+        "add",
+        help="write data/models/NAME.yaml from a Hugging Face checkpoint",
+        description="Read config.json, the safetensors index and file sizes through huggingface_hub (token from "
+        "HF_TOKEN or `hf auth login`; HF_ENDPOINT picks the Hub) and write data/models/NAME.yaml.",
+    )
+    add.add_argument("repo", metavar="REPO[@REVISION]", help="e.g. Qwen/Qwen3-8B or Qwen/Qwen3-8B@main")
+    add.add_argument("--name", help="the file name, as profiles name it in model.facts (default: REPO's name, lower)")
+    add.add_argument(
+        "--set",
+        action="append",
+        metavar="FACT=VALUE",
+        help="a fact config.json lacks or gets wrong, given by hand (repeatable)",
+    )
+    add.set_defaults(func=cmd_model_add)
+
+
 def _no_args(parser: argparse.ArgumentParser) -> None:
     pass
 
@@ -352,6 +394,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("list", "the profiles", _no_args, cmd_list),
     Command("plan", "memory, concurrency, monthly cost and cold start of a profile", _plan_args, cmd_plan),
     Command("triage", "classify log lines; exit 1 on a fatal pattern", _triage_args, cmd_triage),
+    Command("model", "model facts: `model add REPO[@REVISION]` reads them from the Hub", _model_args, cmd_model_add),
     Command(
         "smoke",
         "one request per path (chat, no-thinking, long-context, tool-call) against a deployment",

@@ -8,7 +8,6 @@ from typing import Any
 
 import yaml
 
-from deploygen.models import load_model_facts
 from deploygen.paths import DATA_DIR
 
 # Modal volume reads run at about 1-3 GB/s (docs/sources.md#modal-volumes).
@@ -23,8 +22,3 @@ def read_data(path: Path) -> Any:
 @functools.cache
 def gpu_facts() -> dict[str, dict[str, Any]]:
     return read_data(DATA_DIR / "gpus.yaml")["gpus"]
-
-
-def model_facts(name: str) -> dict[str, Any]:
-    """The model's facts as the rules and planner read them; new code reads `load_model_facts(name)`."""
-    return load_model_facts(name).legacy()

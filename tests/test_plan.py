@@ -67,7 +67,10 @@ def test_b200_prod_memory_matches_the_hand_calculation():
     assert memory["kv_pool_tokens"]["value"] == int(79.96e9 // 100_152) == 798_386
     assert memory["full_context_requests"]["value"] == 798_386 // 65_536 == 12
     assert memory["kv_cache_dtype"]["source"] == "sglang.kv-cache-dtype (profiles/glm-5.1-base.yaml:67)"
-    assert memory["weights_per_gpu_gb"]["source"] == "data/models/glm-5.1-fp8.yaml checkpoint_gb 712 / (tp 8 x pp 1)"
+    assert (
+        memory["weights_per_gpu_gb"]["source"]
+        == "data/models/glm-5.1-fp8.yaml checkpoint_bytes 712,000,000,000 B / (tp 8 x pp 1)"
+    )
 
 
 def test_b200_prod_concurrency_is_capped_by_max_inputs_not_max_running_requests():

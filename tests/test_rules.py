@@ -82,6 +82,39 @@ def test_auto_kv_dtype_for_a_dsa_model_on_b200(tmp_path):
     ]
 
 
+@covers("context-length-above-model")
+def test_a_context_length_above_the_models_maximum_is_an_error_with_both_ways_out(tmp_path):
+    profile = child(tmp_path, "sglang:\n  context-length: 131072\n", parent="smoke")
+    assert findings(profile, "context-length-above-model") == [
+        f"{profile}:4:3: error[context-length-above-model]: sglang.context-length: context-length 131,072 is above "
+        "the model's maximum 40,960 (data/models/qwen3-0.6b.yaml max_context, from config.json "
+        "max_position_embeddings); SGLang refuses to start\n"
+        "    hint: lower it to at most 40,960; for a model whose rope scaling supports more, also set "
+        'image.env.SGLANG_ALLOW_OVERWRITE_LONGER_CONTEXT_LEN: "1"'
+    ]
+    assert (
+        findings(child(tmp_path, "sglang:\n  context-length: 40960\n", parent="smoke"), "context-length-above-model")
+        == []
+    )
+
+
+@covers("context-length-overridden")
+def test_a_context_length_above_the_maximum_with_the_override_warns_of_the_risk(tmp_path):
+    body = 'image:\n  env:\n    SGLANG_ALLOW_OVERWRITE_LONGER_CONTEXT_LEN: "1"\nsglang:\n  context-length: 131072\n'
+    profile = child(tmp_path, body, parent="smoke")
+    assert findings(profile, "context-length-above-model") == []
+    assert findings(profile, "context-length-overridden") == [
+        f"{profile}:5:5: warning[context-length-overridden]: image.env.SGLANG_ALLOW_OVERWRITE_LONGER_CONTEXT_LEN: "
+        "context-length 131,072 is above the model's maximum 40,960: SGLANG_ALLOW_OVERWRITE_LONGER_CONTEXT_LEN lets "
+        "SGLang start, but past 40,960 tokens outputs may be wrong or CUDA kernels fail unless rope scaling extends "
+        "the model\n"
+        "    hint: give the model's rope scaling (e.g. YaRN) with --json-model-override-args as its card documents, "
+        "or lower context-length"
+    ]
+    off = body.replace('"1"', '"0"')
+    assert findings(child(tmp_path, off, parent="smoke"), "context-length-overridden") == []
+
+
 @covers("fp8-kv-eagle")
 def test_fp8_kv_with_eagle_on_blackwell_warns(tmp_path):
     profile = child(tmp_path, "sglang:\n  kv-cache-dtype: fp8_e4m3\n")

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from deploygen.errors import Origin, Problem, UserError
+from deploygen.files import write_atomic
+from deploygen.load.yaml_source import display_path
 from deploygen.models.derive import derive_facts
-from deploygen.models.facts import MODELS_DIR, load_model_facts, model_schema, schema_problems
+from deploygen.models.facts import MODELS_DIR, default_name, load_model_facts, model_schema, schema_problems
 from deploygen.models.hub import read_checkpoint
 
 REPO_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -42,11 +42,6 @@ def parse_spec(spec: str) -> tuple[str, str]:
             )
         )
     return repo, revision
-
-
-def default_name(repo: str) -> str:
-    """Qwen/Qwen3-8B -> qwen3-8b: the file name a profile's model.facts names."""
-    return repo.split("/", 1)[1].lower()
 
 
 def parse_supplied(pairs: list[str]) -> dict[str, int | str]:
@@ -103,7 +98,7 @@ def _refuse_other_repo(path: Path, name: str, repo: str, models_dir: Path) -> No
     if existing != repo:
         raise UserError(
             Problem(
-                Origin(str(path)),
+                Origin(display_path(path)),
                 "repo",
                 f"{path.name} describes {existing}, not {repo}",
                 f"choose another name: --name {default_name(repo)}-2, or delete {path.name} first",
@@ -139,15 +134,6 @@ def _check(text: str, facts: dict[str, Any]) -> None:
 
 def _write_atomic(path: Path, text: str) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-            os.chmod(temp, 0o644)
-            os.replace(temp, path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        write_atomic(path, text)
     except OSError as exc:
-        raise UserError(Problem(Origin(str(path)), "", f"cannot write the file: {exc.strerror}")) from None
+        raise UserError(Problem(Origin(display_path(path)), "", f"cannot write the file: {exc.strerror}")) from None

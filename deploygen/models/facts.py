@@ -15,10 +15,8 @@ KV bytes per token are computed here from the attention geometry, for the layout
 
 from __future__ import annotations
 
-import difflib
 import functools
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,8 @@ import jsonschema
 
 from deploygen.errors import Origin, Problem, UserError
 from deploygen.load.yaml_source import display_path, read_yaml
+from deploygen.memory import kv_divisor
+from deploygen.suggest import did_you_mean
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schema" / "model.schema.json"
 MODELS_DIR = Path(__file__).resolve().parents[2] / "data" / "models"
@@ -67,8 +67,8 @@ class ModelFacts:
         return self.values.get(fact)
 
     def source(self, fact: str) -> str:
-        """`data/models/x.yaml layers (config.json num_hidden_layers)`: for planner and rule messages."""
-        return f"{self.file} {fact} ({self.sources[fact]})" if fact in self.sources else f"{self.file} {fact}"
+        """`data/models/x.yaml layers, from config.json num_hidden_layers`: for planner and rule messages."""
+        return f"{self.file} {fact}, from {self.sources[fact]}" if fact in self.sources else f"{self.file} {fact}"
 
     @property
     def checkpoint_gb(self) -> float:
@@ -105,17 +105,10 @@ class ModelFacts:
         """One token's KV in the whole model (every layer, every KV head once)."""
         return self.kv_layers * self.kv_bytes_per_token_per_layer(kv_dtype)
 
-    def kv_heads_per_gpu(self, tp: int) -> int | None:
-        if not self.kv_split_across_tp:
-            return None
-        return max(1, self.kv_heads // tp)
-
-    def kv_bytes_per_token_per_gpu(self, kv_dtype: str, tp: int, pp: int = 1) -> int:
-        """One token's KV on the GPU of the largest pipeline stage at tensor parallelism `tp`."""
-        per_layer = self.kv_bytes_per_token_per_layer(kv_dtype)
-        if self.kv_split_across_tp:
-            per_layer = per_layer // self.kv_heads * self.kv_heads_per_gpu(tp)
-        return math.ceil(self.kv_layers / pp) * per_layer
+    def kv_bytes_per_token_per_gpu(self, kv_dtype: str, tp: int, pp: int = 1) -> float:
+        """One token's KV on one GPU at tensor parallelism `tp`, as the memory model splits it."""
+        per_gpu = self.kv_bytes_per_token(kv_dtype) / kv_divisor(tp, pp, self.kv_split_across_tp, self.kv_heads)
+        return int(per_gpu) if per_gpu.is_integer() else per_gpu
 
     def linear_state_bytes_per_request_per_gpu(self, tp: int, ssm_dtype_bytes: int = FP32_BYTES) -> int:
         """The fixed state one request keeps in the linear-attention layers on one GPU (MambaPool):
@@ -129,25 +122,6 @@ class ModelFacts:
         conv = (self.linear_conv_kernel - 1) * (channels // tp) * BF16_BYTES
         return self.linear_attention_layers * (ssm + conv)
 
-    def legacy(self) -> dict[str, Any]:
-        """The dictionary the rules and the planner read before facts were derived from the Hub."""
-        return {
-            "repo": self.repo,
-            "architecture": self.architecture,
-            "attention": self.attention,
-            "max_position_embeddings": self.max_context,
-            "checkpoint_gb": _shown_gb(self.checkpoint_bytes),
-            "kv_bytes_per_token": {dtype: self.kv_bytes_per_token(dtype) for dtype in ("bfloat16", "fp8_e4m3")},
-            "kv_split_across_tp": self.kv_split_across_tp,
-            "num_key_value_heads": self.kv_heads,
-            "hybrid_linear_attention": self.hybrid_linear_attention,
-        }
-
-
-def _shown_gb(size: int) -> float | int:
-    gb = round(size / 1e9, 1)
-    return int(gb) if gb == int(gb) else gb
-
 
 def _dtype_bytes(kv_dtype: str) -> int:
     dtype = {"bf16": "bfloat16", "fp16": "float16", "half": "float16"}.get(kv_dtype, kv_dtype)
@@ -156,6 +130,11 @@ def _dtype_bytes(kv_dtype: str) -> int:
             f"no KV size for kv-cache-dtype {kv_dtype!r}; deploygen knows {', '.join(sorted(KV_DTYPE_BYTES))}"
         )
     return KV_DTYPE_BYTES[dtype]
+
+
+def default_name(repo: str) -> str:
+    """Qwen/Qwen3-8B -> qwen3-8b: the file name a profile's model.facts names."""
+    return repo.split("/", 1)[1].lower()
 
 
 def known_models(models_dir: Path = MODELS_DIR) -> list[str]:
@@ -259,5 +238,4 @@ _REPLACED_KEYS = {
 def _did_you_mean(key: str, allowed: list[str]) -> str:
     if key in _REPLACED_KEYS:
         return f"{_REPLACED_KEYS[key]} (or regenerate the file: generate.py model add OWNER/REPO)"
-    close = difflib.get_close_matches(key, allowed, n=1)
-    return f"did you mean {close[0]!r}?" if close else f"allowed keys: {', '.join(allowed)}"
+    return did_you_mean(key, allowed) or f"allowed keys: {', '.join(allowed)}"

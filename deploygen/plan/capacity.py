@@ -10,16 +10,18 @@ from __future__ import annotations
 from typing import Any
 
 from deploygen.errors import UserError
-from deploygen.facts import VOLUME_READ_GB_PER_S, gpu_facts, model_facts
+from deploygen.facts import VOLUME_READ_GB_PER_S, gpu_facts
 from deploygen.load import ResolvedProfile
 from deploygen.load.yaml_source import display_path
 from deploygen.memory import memory_per_gpu
+from deploygen.models.facts import KV_DTYPE_BYTES
 from deploygen.plan.cost import DAYS_PER_MONTH, HOURS_PER_MONTH, PRICES, cost_section, decimal, prices
 from deploygen.plan.quantities import flag_source, models_file, quantity, where
 from deploygen.sglang.catalog import Catalog
 from deploygen.validate import derived
 
-# Seed 004: "This JIT phase took 12 to 15 minutes" on first boot without cached kernels (unverified).
+# "This JIT phase took 12 to 15 minutes" on first boot without cached kernels: a third-party report,
+# unverified (docs/sources.md#third-party-cluster-report).
 JIT_COMPILE_S = 15 * 60
 # An assumption: SGLang's own warmup plus the generated four warmup requests on a warm engine.
 WARMUP_S = 30
@@ -30,13 +32,13 @@ def _kv_dtype_source(profile: ResolvedProfile, dtype: str, chosen: bool) -> str:
         return flag_source(profile, "kv-cache-dtype")
     given = flag_source(profile, "kv-cache-dtype") if profile.flag("kv-cache-dtype") else "--kv-cache-dtype unset"
     if dtype != "bfloat16":
-        return f"{given}: SGLang picks FP8 KV for DSA models on SM100 (FACTS.md 1)"
+        return f"{given}: SGLang picks FP8 KV for DSA models on SM100 (docs/sources.md#kv-dtype-default)"
     return f"{given}: auto is the model's dtype (SGLang --kv-cache-dtype help), BF16"
 
 
 def _memory(profile: ResolvedProfile, catalog: Catalog, running: int | None) -> dict[str, Any]:
     data = profile.data
-    facts = model_facts(data["model"]["facts"])
+    facts = derived.model_facts(profile)
     gpu_type = data["gpu"]["type"]
     models = models_file(profile)
     if derived.number_flag(profile, "mem-fraction-static") is None:
@@ -45,10 +47,13 @@ def _memory(profile: ResolvedProfile, catalog: Catalog, running: int | None) -> 
             "startup, so the planner cannot; set it to plan the KV cache"
         )
     dtype, chosen = derived.kv_cache_dtype(profile)
-    if dtype not in facts.get("kv_bytes_per_token", {}):
-        raise UserError(f"{models} has no kv_bytes_per_token.{dtype}; add it to plan {profile.name}")
+    if dtype not in KV_DTYPE_BYTES:
+        raise UserError(
+            f"{profile.name}: deploygen has no KV size for kv-cache-dtype {dtype} (it knows "
+            f"{', '.join(KV_DTYPE_BYTES)}); plan with one of those"
+        )
     ratio, ratio_set = derived.linear_state_ratio(profile, catalog)
-    if facts.get("hybrid_linear_attention") and ratio is None:
+    if facts.hybrid_linear_attention and ratio is None:
         raise UserError(
             f"{profile.name} leaves sglang.mamba-full-memory-ratio unset and SGLang {catalog.version} sizes it at "
             "startup, so the planner cannot; set it to plan the KV cache"
@@ -64,7 +69,7 @@ def _memory(profile: ResolvedProfile, catalog: Catalog, running: int | None) -> 
             "weights per GPU",
             round(memory.weights_gb, 4),
             "GB",
-            f"{models} checkpoint_gb {facts['checkpoint_gb']} / (tp {tp} x pp {pp})",
+            f"{models} checkpoint_bytes {facts.checkpoint_bytes:,} B / (tp {tp} x pp {pp})",
         ),
         "mem_fraction_static": quantity(
             "mem-fraction-static", inputs.mem_fraction_static, "", flag_source(profile, "mem-fraction-static")
@@ -91,7 +96,7 @@ def _memory(profile: ResolvedProfile, catalog: Catalog, running: int | None) -> 
             "linear-attention state pool",
             round(memory.linear_state_pool_gb, 4),
             "GB",
-            f"KV pool x ratio / (1 + ratio): SGLang handle_max_mamba_cache ({models} hybrid_linear_attention)",
+            f"KV pool x ratio / (1 + ratio): SGLang handle_max_mamba_cache ({models} linear_attention_layers)",
         )
         out["full_attention_kv_pool_gb"] = quantity(
             "KV pool of full-attention layers",
@@ -104,23 +109,23 @@ def _memory(profile: ResolvedProfile, catalog: Catalog, running: int | None) -> 
     # Pipeline stages split the layers, so each GPU keeps KV for 1/pp of them.
     if inputs.kv_split_across_tp:
         heads = inputs.kv_heads
-        how = f"/ (min(tp {tp}, num_key_value_heads {heads}) x pp {pp})" if heads else f"/ (tp {tp} x pp {pp})"
+        how = f"/ (min(tp {tp}, kv_heads {heads}) x pp {pp})" if heads else f"/ (tp {tp} x pp {pp})"
     else:
-        how = f"/ pp {pp} (not split across TP: kv_split_across_tp false)"
+        how = f"/ pp {pp} ({facts.attention} attention: not split across TP)"
     out["kv_cache_dtype"] = quantity("KV cache dtype", dtype, "", _kv_dtype_source(profile, dtype, chosen))
     out["kv_bytes_per_token"] = quantity(
         "KV bytes per token per GPU",
         memory.kv_bytes_per_token,
         "B",
-        f"{models} kv_bytes_per_token.{dtype} {bytes_total:,} {how}",
+        f"{bytes_total:,} B per token in {dtype}, derived from the {facts.attention} geometry in {models} {how}",
     )
     tokens = memory.kv_pool_tokens
     out["kv_pool_tokens"] = quantity("KV tokens that fit", tokens, "tokens", "KV pool bytes / KV bytes per token")
 
     context = profile.flag("context-length")
     if context is None:
-        context = facts["max_position_embeddings"]
-        context_source = f"--context-length unset: the model's max ({models} max_position_embeddings)"
+        context = facts.max_context
+        context_source = f"--context-length unset: the model's max ({facts.source('max_context')})"
     else:
         context_source = flag_source(profile, "context-length")
     out["context_length"] = quantity("context-length (per-request ceiling)", context, "tokens", context_source)
@@ -133,14 +138,17 @@ def _memory(profile: ResolvedProfile, catalog: Catalog, running: int | None) -> 
             "max-total-tokens (caps the whole pool)", cap, "tokens", f"{flag_source(profile, 'max-total-tokens')}"
         )
         out["pool_tokens_capped"] = quantity(
-            "KV pool after the cap", usable, "tokens", "min(KV tokens, max-total-tokens) (FACTS.md 13)"
+            "KV pool after the cap",
+            usable,
+            "tokens",
+            "min(KV tokens, max-total-tokens)",
         )
         if running:
             out["tokens_per_running_request"] = quantity(
                 "tokens per running request",
                 cap // running,
                 "tokens",
-                f"max-total-tokens / max-running-requests {running} (FACTS.md 13)",
+                f"max-total-tokens / max-running-requests {running} (docs/sources.md#max-total-tokens)",
             )
     out["full_context_requests"] = quantity(
         "requests at full context that fit at once",
@@ -156,7 +164,7 @@ def _running_requests(profile: ResolvedProfile) -> tuple[int | None, str]:
     if set_by_profile:
         return running, flag_source(profile, "max-running-requests")
     if running is not None:
-        return running, "--max-running-requests unset: SGLang's default with EAGLE (FACTS.md 12)"
+        return running, "--max-running-requests unset: SGLang's default with EAGLE (docs/sources.md#spec-v2)"
     return None, "--max-running-requests unset: SGLang default, sized from the KV pool at startup"
 
 
@@ -177,7 +185,7 @@ def _concurrency(profile: ResolvedProfile, running: int | None, running_source: 
             "effective concurrency per replica",
             effective,
             "requests",
-            "min(max_inputs, max-running-requests): one HTTP request is one Modal input (FACTS.md Modal)",
+            "min(max_inputs, max-running-requests): one HTTP request is one Modal input (docs/sources.md#modal-inputs)",
         )
         out["idle_sglang_slots"] = quantity(
             "SGLang slots Modal never fills", running - effective, "slots", "max-running-requests - effective"
@@ -215,21 +223,25 @@ def _concurrency(profile: ResolvedProfile, running: int | None, running_source: 
 
 
 def _cold_start(profile: ResolvedProfile) -> dict[str, Any]:
-    checkpoint = model_facts(profile.data["model"]["facts"])["checkpoint_gb"]
-    models = models_file(profile)
+    facts = derived.model_facts(profile)
+    checkpoint = round(facts.checkpoint_gb, 1)
     out: dict[str, Any] = {}
     for speed, rate in VOLUME_READ_GB_PER_S.items():
         out[f"weights_load_{speed}_s"] = quantity(
             f"weight load at {rate:g} GB/s",
             round(checkpoint / rate, 1),
             "s",
-            f"{models} checkpoint_gb {checkpoint} / {rate:g} GB/s (FACTS.md Modal: volume reads 1-3 GB/s)",
+            f"{models_file(profile)} checkpoint_bytes, {checkpoint:g} GB / {rate:g} GB/s "
+            "(docs/sources.md#modal-volumes)",
         )
     out["jit_compile_cached_s"] = quantity(
         "JIT compile, cache present", 0, "s", "kernels loaded from the compile cache volume"
     )
     out["jit_compile_uncached_s"] = quantity(
-        "JIT compile, no cache", JIT_COMPILE_S, "s", "seed 004: 12-15 min of JIT on first boot (unverified)"
+        "JIT compile, no cache",
+        JIT_COMPILE_S,
+        "s",
+        "12-15 min on first boot (docs/sources.md#third-party-cluster-report)",
     )
     out["warmup_s"] = quantity("warmup", WARMUP_S, "s", "assumption: SGLang warmup + generated warmup requests")
     for speed in VOLUME_READ_GB_PER_S:
@@ -296,7 +308,7 @@ def plan(profile: ResolvedProfile, catalog: Catalog, *, active_hours: float = 8)
             f"scaling.region is set: the broad-region multiplier ({multipliers['broad']}x) is assumed; "
             f"a narrow region costs {multipliers['narrow']}x."
         )
-    if model_facts(data["model"]["facts"]).get("hybrid_linear_attention"):
+    if derived.model_facts(profile).hybrid_linear_attention:
         notes.append(
             "Linear-attention state slots can cap running requests below max-running-requests "
             "(SGLang sizes them from the state pool); speculative decoding reserves more state, not modelled."

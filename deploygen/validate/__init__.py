@@ -10,6 +10,7 @@ from deploygen.load import ResolvedProfile
 from deploygen.sglang.catalog import Catalog
 from deploygen.suggest import did_you_mean
 from deploygen.validate.flags import WARNING_CODES, flag_problems, profile_catalog
+from deploygen.validate.model import model_problems
 from deploygen.validate.rules import RULES, rule_problems
 from deploygen.validate.schema import apply_defaults, schema_problems
 from deploygen.validate.vllm_flags import profile_vllm_catalog, vllm_flag_problems
@@ -64,6 +65,9 @@ def validate(profile: ResolvedProfile, *, strict: bool = False) -> Validated:
     if problems:
         raise UserError(problems)
     profile = apply_defaults(profile)
+    problems = model_problems(profile)  # every rule reads the model's facts
+    if problems:
+        raise UserError(problems)
     catalog, problems = engine_flag_problems(profile)
     problems = acknowledged(profile, problems + rule_problems(profile))
     failing = failing_severities(strict)

@@ -10,17 +10,25 @@ import json
 import re
 from typing import Any
 
-from deploygen.facts import gpu_facts, model_facts
+from deploygen.facts import gpu_facts
 from deploygen.load import ResolvedProfile
 from deploygen.memory import MemoryInputs
+from deploygen.models import ModelFacts, load_model_facts
+from deploygen.models.facts import KV_DTYPE_BYTES
 from deploygen.sglang.catalog import Catalog
 from deploygen.validate.flags import profile_catalog
 
 TP_FLAGS = ("tp-size", "tensor-parallel-size")
 EAGLE_ALGORITHMS = ("EAGLE", "EAGLE3", "NEXTN")
-# SGLang's max-running-requests when speculative decoding is on and the profile leaves it unset (FACTS.md 12).
+# SGLang's max-running-requests when speculative decoding is on and the profile leaves it unset
+# (docs/sources.md#spec-v2).
 EAGLE_MAX_RUNNING_REQUESTS = 48
 PP_FLAGS = ("pp-size", "pipeline-parallel-size")
+
+
+def model_facts(profile: ResolvedProfile) -> ModelFacts:
+    """The facts of the profile's model (data/models/<model.facts>.yaml), checked against its schema."""
+    return load_model_facts(profile.data["model"]["facts"])
 
 
 def number_flag(profile: ResolvedProfile, *names: str, default: Any = None) -> Any:
@@ -69,16 +77,17 @@ def kv_cache_dtype(profile: ResolvedProfile) -> tuple[str, bool]:
     """The KV cache dtype SGLang will use, and whether the profile chose it (False: SGLang's `auto`)."""
     flag = profile.flag("kv-cache-dtype")
     if flag in (None, "auto"):
-        facts = model_facts(profile.data["model"]["facts"])
-        # SGLang picks FP8 KV for DSA models on SM100 (FACTS.md 1); otherwise auto is the model's dtype.
-        return ("fp8_e4m3" if facts.get("attention") == "dsa" and gpu_arch(profile) == "sm100" else "bfloat16"), False
+        # SGLang picks FP8 KV for DSA models on SM100 (docs/sources.md#kv-dtype-default); otherwise auto is
+        # the model's dtype.
+        dsa_on_blackwell = model_facts(profile).attention == "dsa" and gpu_arch(profile) == "sm100"
+        return ("fp8_e4m3" if dsa_on_blackwell else "bfloat16"), False
     return ("bfloat16" if flag == "bf16" else str(flag)), True
 
 
 def linear_state_ratio(profile: ResolvedProfile, catalog: Catalog | None) -> tuple[float | None, bool]:
     """--mamba-full-memory-ratio of a hybrid linear-attention model (None for others), and whether the
     profile set it (False: the pinned SGLang's default, from its catalog)."""
-    if not model_facts(profile.data["model"]["facts"]).get("hybrid_linear_attention"):
+    if not model_facts(profile).hybrid_linear_attention:
         return None, False
     ratio = number_flag(profile, "mamba-full-memory-ratio")
     if ratio is not None:
@@ -88,24 +97,23 @@ def linear_state_ratio(profile: ResolvedProfile, catalog: Catalog | None) -> tup
 
 
 def memory_inputs(profile: ResolvedProfile, catalog: Catalog | None) -> MemoryInputs | None:
-    """The memory model's inputs for a profile; None when it leaves mem-fraction-static unset or its
-    model data has no KV size for the KV cache dtype (the rules skip it, the planner says why)."""
-    facts = model_facts(profile.data["model"]["facts"])
+    """The memory model's inputs for a profile; None when it leaves mem-fraction-static unset or uses a
+    KV cache dtype deploygen has no size for (the rules skip it, the planner says why)."""
+    facts = model_facts(profile)
     fraction = number_flag(profile, "mem-fraction-static")
     dtype, _ = kv_cache_dtype(profile)
-    kv_bytes = facts.get("kv_bytes_per_token", {}).get(dtype)
-    if fraction is None or kv_bytes is None:
+    if fraction is None or dtype not in KV_DTYPE_BYTES:
         return None
     tp, pp = parallel_sizes(profile)
     return MemoryInputs(
         gpu_memory_gb=gpu_facts()[profile.data["gpu"]["type"]]["memory_gb"],
         mem_fraction_static=fraction,
-        checkpoint_gb=facts["checkpoint_gb"],
+        checkpoint_gb=facts.checkpoint_gb,
         tp=tp,
         pp=pp,
-        kv_bytes_per_token=kv_bytes,
-        kv_split_across_tp=bool(facts.get("kv_split_across_tp")),
-        kv_heads=facts.get("num_key_value_heads"),
+        kv_bytes_per_token=facts.kv_bytes_per_token(dtype),
+        kv_split_across_tp=facts.kv_split_across_tp,
+        kv_heads=facts.kv_heads,
         linear_state_ratio=linear_state_ratio(profile, catalog)[0],
     )
 
@@ -149,10 +157,9 @@ def human_tokens(value: Any) -> int | None:
 
 def vllm_max_model_len(profile: ResolvedProfile) -> tuple[int, bool]:
     """The per-request ceiling (prompt + output) and whether the profile set it (False: the model's own)."""
-    facts = model_facts(profile.data["model"]["facts"])
     value = vllm_flag(profile, "max-model-len")
     tokens = None if value in (None, "auto", -1) else human_tokens(value)
-    return (tokens, True) if tokens is not None else (facts["max_position_embeddings"], False)
+    return (tokens, True) if tokens is not None else (model_facts(profile).max_context, False)
 
 
 def vllm_speculative_config(profile: ResolvedProfile) -> dict[str, Any] | None:
@@ -181,18 +188,18 @@ def vllm_memory_inputs(profile: ResolvedProfile, utilization: float) -> MemoryIn
     """The memory model's inputs for a vLLM profile: --gpu-memory-utilization is the share of each GPU's
     whole memory vLLM may use for weights, activations and the KV cache (SGLang's mem-fraction-static
     covers weights and KV only), so the model's KV pool is an upper bound for vLLM's."""
-    facts = model_facts(profile.data["model"]["facts"])
-    kv_bytes = facts.get("kv_bytes_per_token", {}).get(vllm_kv_cache_dtype(profile))
-    if kv_bytes is None:
+    facts = model_facts(profile)
+    dtype = vllm_kv_cache_dtype(profile)
+    if dtype not in KV_DTYPE_BYTES:
         return None
     tp, pp = vllm_parallel_sizes(profile)
     return MemoryInputs(
         gpu_memory_gb=gpu_facts()[profile.data["gpu"]["type"]]["memory_gb"],
         mem_fraction_static=utilization,
-        checkpoint_gb=facts["checkpoint_gb"],
+        checkpoint_gb=facts.checkpoint_gb,
         tp=tp,
         pp=pp,
-        kv_bytes_per_token=kv_bytes,
-        kv_split_across_tp=bool(facts.get("kv_split_across_tp")),
-        kv_heads=facts.get("num_key_value_heads"),
+        kv_bytes_per_token=facts.kv_bytes_per_token(dtype),
+        kv_split_across_tp=facts.kv_split_across_tp,
+        kv_heads=facts.kv_heads,
     )

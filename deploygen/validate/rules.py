@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from deploygen.errors import Problem, Severity, UserError
-from deploygen.facts import VOLUME_READ_GB_PER_S, gpu_facts, model_facts
+from deploygen.facts import VOLUME_READ_GB_PER_S, gpu_facts
 from deploygen.load import ResolvedProfile, available_profiles, load_profile, profile_path
 from deploygen.memory import memory_per_gpu
 from deploygen.suggest import did_you_mean
@@ -99,9 +99,7 @@ def parallel_sizes(profile: ResolvedProfile) -> Iterator[Finding]:
 TRTLLM_SPARSE = ("nsa-decode-backend", "nsa-prefill-backend", "dsa-decode-backend", "dsa-prefill-backend")
 
 
-@rule(
-    "trtllm-needs-blackwell", Severity.ERROR, "FACTS.md GLM-5.1 recipes: trtllm NSA kernels are Blackwell-only", SGLANG
-)
+@rule("trtllm-needs-blackwell", Severity.ERROR, "docs/sources.md#glm-5.1-recipes: Blackwell-only kernels", SGLANG)
 def trtllm_needs_blackwell(profile: ResolvedProfile) -> Iterator[Finding]:
     if _arch(profile) == "sm100":
         return
@@ -117,11 +115,10 @@ def trtllm_needs_blackwell(profile: ResolvedProfile) -> Iterator[Finding]:
             )
 
 
-@rule("dsa-kv-dtype", Severity.ERROR, "FACTS.md 1: FP8 KV chosen by default on SM100 for DSA models", SGLANG)
+@rule("dsa-kv-dtype", Severity.ERROR, "docs/sources.md#kv-dtype-default: FP8 KV on SM100 for DSA", SGLANG)
 def dsa_kv_dtype_explicit(profile: ResolvedProfile) -> Iterator[Finding]:
-    facts = model_facts(profile.data["model"]["facts"])
     if (
-        facts.get("attention") == "dsa"
+        derived.model_facts(profile).attention == "dsa"
         and _arch(profile) == "sm100"
         and profile.flag("kv-cache-dtype") in (None, "auto")
     ):
@@ -132,11 +129,11 @@ def dsa_kv_dtype_explicit(profile: ResolvedProfile) -> Iterator[Finding]:
         )
 
 
-@rule("fp8-kv-eagle", Severity.WARNING, "FACTS.md 14: SGLang #22671, #27661", SGLANG)
+@rule("fp8-kv-eagle", Severity.WARNING, "SGLang #22671, #27661 (docs/sources.md#upstream-issues)", SGLANG)
 def fp8_kv_with_eagle(profile: ResolvedProfile) -> Iterator[Finding]:
     if (
         _arch(profile) == "sm100"
-        and model_facts(profile.data["model"]["facts"]).get("attention") == "dsa"
+        and derived.model_facts(profile).attention == "dsa"
         and str(profile.flag("kv-cache-dtype", default="")).startswith("fp8")
         and profile.flag("speculative-algorithm") in derived.EAGLE_ALGORITHMS
     ):
@@ -147,7 +144,7 @@ def fp8_kv_with_eagle(profile: ResolvedProfile) -> Iterator[Finding]:
         )
 
 
-@rule("spec-v2", Severity.ERROR, "FACTS.md 3 and 12: SGLANG_ENABLE_SPEC_V2 versions; spec v2 needs topk 1", SGLANG)
+@rule("spec-v2", Severity.ERROR, "docs/sources.md#spec-v2: SGLANG_ENABLE_SPEC_V2; spec v2 needs topk 1", SGLANG)
 def spec_v2(profile: ResolvedProfile) -> Iterator[Finding]:
     env = profile.data["image"].get("env", {})
     if "SGLANG_ENABLE_SPEC_V2" not in env:
@@ -166,7 +163,7 @@ def spec_v2(profile: ResolvedProfile) -> Iterator[Finding]:
         )
 
 
-@rule("memory-fit", Severity.ERROR, "data/gpus.yaml memory, data/models/* checkpoint and KV bytes per token", SGLANG)
+@rule("memory-fit", Severity.ERROR, "data/gpus.yaml; data/models/* geometry (docs/sources.md#kv-layouts)", SGLANG)
 def memory_fit(profile: ResolvedProfile) -> Iterator[Finding]:
     tp, pp = derived.parallel_sizes(profile)
     fraction = _number(profile, "mem-fraction-static")
@@ -192,9 +189,7 @@ def memory_fit(profile: ResolvedProfile) -> Iterator[Finding]:
             "use more GPUs or GPUs with more memory, or raise mem-fraction-static",
         )
         return
-    context = _number(
-        profile, "context-length", default=model_facts(profile.data["model"]["facts"])["max_position_embeddings"]
-    )
+    context = _number(profile, "context-length", default=derived.model_facts(profile).max_context)
     if memory.kv_pool_tokens < context:
         yield Finding(
             f"the KV pool holds about {memory.kv_pool_tokens:,} tokens per GPU, less than one request of "
@@ -204,7 +199,53 @@ def memory_fit(profile: ResolvedProfile) -> Iterator[Finding]:
         )
 
 
-@rule("max-total-tokens-below-context", Severity.ERROR, "FACTS.md 13: --max-total-tokens caps the KV pool", SGLANG)
+# SGLang reads it as a boolean (get_bool_env_var): "1" or "true" in any case.
+OVERWRITE_CONTEXT_ENV = "SGLANG_ALLOW_OVERWRITE_LONGER_CONTEXT_LEN"
+
+
+def _allows_longer_context(profile: ResolvedProfile) -> bool:
+    return str(profile.data["image"].get("env", {}).get(OVERWRITE_CONTEXT_ENV, "")).lower() in ("1", "true")
+
+
+def _context_above_model(profile: ResolvedProfile) -> tuple[int, int] | None:
+    context = _number(profile, "context-length")
+    facts = derived.model_facts(profile)
+    if context is None or context <= facts.max_context:
+        return None
+    return context, facts.max_context
+
+
+@rule("context-length-above-model", Severity.ERROR, "docs/sources.md#context-length: refused at start", SGLANG)
+def context_length_above_model(profile: ResolvedProfile) -> Iterator[Finding]:
+    above = _context_above_model(profile)
+    if above is not None and not _allows_longer_context(profile):
+        context, limit = above
+        facts = derived.model_facts(profile)
+        yield Finding(
+            f"context-length {context:,} is above the model's maximum {limit:,} ({facts.source('max_context')}); "
+            "SGLang refuses to start",
+            ("sglang", "context-length"),
+            f"lower it to at most {limit:,}; for a model whose rope scaling supports more, also set "
+            f'image.env.{OVERWRITE_CONTEXT_ENV}: "1"',
+        )
+
+
+@rule("context-length-overridden", Severity.WARNING, "docs/sources.md#context-length: past the trained length", SGLANG)
+def context_length_overridden(profile: ResolvedProfile) -> Iterator[Finding]:
+    above = _context_above_model(profile)
+    if above is not None and _allows_longer_context(profile):
+        context, limit = above
+        yield Finding(
+            f"context-length {context:,} is above the model's maximum {limit:,}: {OVERWRITE_CONTEXT_ENV} lets "
+            f"SGLang start, but past {limit:,} tokens outputs may be wrong or CUDA kernels fail unless rope "
+            "scaling extends the model",
+            ("image", "env", OVERWRITE_CONTEXT_ENV),
+            "give the model's rope scaling (e.g. YaRN) with --json-model-override-args as its card documents, "
+            "or lower context-length",
+        )
+
+
+@rule("max-total-tokens-below-context", Severity.ERROR, "docs/sources.md#max-total-tokens: caps the pool", SGLANG)
 def max_total_tokens(profile: ResolvedProfile) -> Iterator[Finding]:
     cap = _number(profile, "max-total-tokens")
     context = _number(profile, "context-length")
@@ -216,12 +257,10 @@ def max_total_tokens(profile: ResolvedProfile) -> Iterator[Finding]:
         )
 
 
-@rule("max-total-tokens-pool-cap", Severity.WARNING, "FACTS.md 13: --max-total-tokens caps the KV pool", SGLANG)
+@rule("max-total-tokens-pool-cap", Severity.WARNING, "docs/sources.md#max-total-tokens: caps the pool", SGLANG)
 def max_total_tokens_per_request(profile: ResolvedProfile) -> Iterator[Finding]:
     cap = _number(profile, "max-total-tokens")
-    context = _number(
-        profile, "context-length", default=model_facts(profile.data["model"]["facts"])["max_position_embeddings"]
-    )
+    context = _number(profile, "context-length", default=derived.model_facts(profile).max_context)
     running, _ = derived.max_running_requests(profile)
     if cap is not None and running and running > 0 and context <= cap < running * context:
         yield Finding(
@@ -232,16 +271,16 @@ def max_total_tokens_per_request(profile: ResolvedProfile) -> Iterator[Finding]:
         )
 
 
-@rule("timeouts-cover-load", Severity.ERROR, "FACTS.md 6 (watchdog default 300 s); Modal volume reads 1-3 GB/s")
+@rule("timeouts-cover-load", Severity.ERROR, "docs/sources.md#startup-order, #modal-volumes (1-3 GB/s)")
 def watchdog_covers_load(profile: ResolvedProfile) -> Iterator[Finding]:
-    facts = model_facts(profile.data["model"]["facts"])
+    checkpoint_gb = round(derived.model_facts(profile).checkpoint_gb, 1)
     # Plan for the slow end of Modal's volume read speed.
-    load_seconds = facts["checkpoint_gb"] / VOLUME_READ_GB_PER_S["slow"]
+    load_seconds = checkpoint_gb / VOLUME_READ_GB_PER_S["slow"]
     sglang = profile.data["engine"] == "sglang"
     watchdog = _number(profile, "watchdog-timeout", default=derived.catalog_default(profile, "watchdog-timeout"))
     if sglang and watchdog is not None and watchdog < load_seconds:
         yield Finding(
-            f"watchdog-timeout {watchdog}s is shorter than a {facts['checkpoint_gb']} GB load at 1 GB/s "
+            f"watchdog-timeout {watchdog}s is shorter than a {checkpoint_gb:g} GB load at 1 GB/s "
             f"(~{load_seconds:.0f}s)",
             _flag_path(profile, "watchdog-timeout"),
             f"set watchdog-timeout to at least {int(load_seconds * 1.5)}",
@@ -262,7 +301,7 @@ def watchdog_covers_load(profile: ResolvedProfile) -> Iterator[Finding]:
         )
 
 
-@rule("modal-scaling", Severity.ERROR, "FACTS.md Modal: checked by Modal only at deploy time")
+@rule("modal-scaling", Severity.ERROR, "docs/sources.md#modal-checks: checked by Modal only at deploy time")
 def modal_scaling(profile: ResolvedProfile) -> Iterator[Finding]:
     scaling = profile.data["scaling"]
     if scaling["min_containers"] > scaling["max_containers"]:
@@ -280,7 +319,7 @@ def modal_scaling(profile: ResolvedProfile) -> Iterator[Finding]:
         )
 
 
-@rule("idle-sglang-slots", Severity.INFO, "FACTS.md Modal: one HTTP request is one input", SGLANG)
+@rule("idle-sglang-slots", Severity.INFO, "docs/sources.md#modal-inputs: one HTTP request is one input", SGLANG)
 def idle_sglang_slots(profile: ResolvedProfile) -> Iterator[Finding]:
     running = _number(profile, "max-running-requests")
     max_inputs = profile.data["scaling"]["max_inputs"]
@@ -294,7 +333,7 @@ def idle_sglang_slots(profile: ResolvedProfile) -> Iterator[Finding]:
         )
 
 
-@rule("queued-in-sglang", Severity.WARNING, "FACTS.md Modal: one HTTP request is one input", SGLANG)
+@rule("queued-in-sglang", Severity.WARNING, "docs/sources.md#modal-inputs: one HTTP request is one input", SGLANG)
 def queued_in_sglang(profile: ResolvedProfile) -> Iterator[Finding]:
     running = _number(profile, "max-running-requests")
     max_inputs = profile.data["scaling"]["max_inputs"]
@@ -366,9 +405,8 @@ def vllm_memory(profile: ResolvedProfile) -> Iterator[Finding]:
 @rule("vllm-max-model-len", Severity.ERROR, "docs/sources.md#vllm-memory: max-model-len above the model's limit",
       VLLM)  # fmt: skip
 def vllm_max_model_len(profile: ResolvedProfile) -> Iterator[Finding]:
-    facts = model_facts(profile.data["model"]["facts"])
     length, chosen = derived.vllm_max_model_len(profile)
-    limit = facts["max_position_embeddings"]
+    limit = derived.model_facts(profile).max_context
     allowed = profile.data["image"].get("env", {}).get("VLLM_ALLOW_LONG_MAX_MODEL_LEN") == "1"
     if chosen and length > limit and not allowed:
         yield Finding(
@@ -384,9 +422,9 @@ def vllm_speculative(profile: ResolvedProfile) -> Iterator[Finding]:
     if config is None:
         return
     path = _vllm_path(profile, "speculative-config")
-    facts = model_facts(profile.data["model"]["facts"])
-    if config.get("method") == "mtp" and facts.get("mtp_layers") == 0:
-        yield Finding(f"{facts['repo']} has no MTP layers for method mtp", path, "remove speculative-config")
+    facts = derived.model_facts(profile)
+    if config.get("method") == "mtp" and facts.mtp_layers == 0:
+        yield Finding(f"{facts.repo} has no MTP layers for method mtp", path, "remove speculative-config")
     tokens = config.get("num_speculative_tokens")
     if config.get("method") is not None and not (
         isinstance(tokens, int) and not isinstance(tokens, bool) and tokens > 0
@@ -446,8 +484,7 @@ def vllm_tool_choice(profile: ResolvedProfile) -> Iterator[Finding]:
 @rule("vllm-fp8-kv", Severity.WARNING, "docs/sources.md#upstream-issues: SGLang #22671, #27661",
       VLLM)  # fmt: skip
 def vllm_fp8_kv(profile: ResolvedProfile) -> Iterator[Finding]:
-    facts = model_facts(profile.data["model"]["facts"])
-    if facts.get("attention") == "dsa" and derived.vllm_kv_cache_dtype(profile).startswith("fp8"):
+    if derived.model_facts(profile).attention == "dsa" and derived.vllm_kv_cache_dtype(profile).startswith("fp8"):
         yield Finding(
             "FP8 KV on GLM-5.1's DSA attention lost accuracy in SGLang (#22671, #27661); not measured for vLLM",
             ("vllm", "kv-cache-dtype"),
@@ -577,7 +614,7 @@ IMAGES = {
 }
 
 
-@rule("image-pinned", Severity.ERROR, "FACTS.md 2 and 5: pin a release tag or digest")
+@rule("image-pinned", Severity.ERROR, "docs/sources.md#image-tags: pin a release tag or digest")
 def image_pinned(profile: ResolvedProfile) -> Iterator[Finding]:
     engine = profile.data["engine"]
     image_field, version_field, example = IMAGES[engine]
@@ -627,7 +664,7 @@ def _compile_cache_user(other: str, version: tuple[int, int]) -> tuple[Path, str
     return theirs.path, theirs.name, theirs.get("volumes", "compile_cache", "name"), theirs.get("gpu", "type")
 
 
-@rule("compile-cache-per-arch", Severity.ERROR, "FACTS.md 9: DeepGEMM cache keys are per architecture")
+@rule("compile-cache-per-arch", Severity.ERROR, "docs/sources.md#jit-caches: JIT cache keys are per architecture")
 def compile_cache_per_arch(profile: ResolvedProfile, others: Iterable[str] | None = None) -> Iterator[Finding]:
     """`others`: the profiles (names or paths) that could share the volume; the shipped ones by default."""
     name = profile.data["volumes"]["compile_cache"]["name"]
@@ -697,7 +734,7 @@ def no_inline_secrets(profile: ResolvedProfile) -> Iterator[Finding]:
     yield from walk(profile.data, ())
 
 
-@rule("model-revision", Severity.INFO, "FACTS.md 14: SGLang #22922 needs a model revision after the template update")
+@rule("model-revision", Severity.INFO, "SGLang #22922 needs a revision after the template update (docs/sources.md)")
 def model_revision_pinned(profile: ResolvedProfile) -> Iterator[Finding]:
     revision = profile.data["model"]["revision"]
     if not re.fullmatch(r"[0-9a-f]{40}", revision):
