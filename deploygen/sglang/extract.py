@@ -39,8 +39,9 @@ MODAL_COMMAND = (
     "SGLANG_VERSION={version} modal run -m deploygen.sglang.extract_on_modal --out schema/sglang/{version}.json"
 )
 
-# The seeds' GLM-5.1 launch command, parsed by every catalog: which tokens are exact option strings,
-# which are abbreviations, and whether this SGLang accepts the command at all.
+# The production guide's GLM-5.1 launch command (https://www.quantml.org/guides/glm-5-1-fp8/code), parsed by
+# every catalog: which tokens are exact option strings, which are abbreviations, and whether this SGLang
+# accepts the command at all.
 _MODEL = ["--model-path", "/model-cache/GLM-5.1-FP8", "--served-model-name", "glm-5.1"]
 _SERVER = ["--host", "0.0.0.0", "--port", "8000", "--trust-remote-code", "--ep", "1"]
 _SERVING = [
