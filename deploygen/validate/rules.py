@@ -76,7 +76,7 @@ def _version(profile: ResolvedProfile) -> tuple[int, ...]:
     return tuple(int(x) for x in re.findall(r"\d+", profile.data["image"]["sglang_version"])[:3])
 
 
-@rule("gpu-count", Severity.ERROR, "Modal GPU guide: up to 8 GPUs per container (A10 up to 4)")
+@rule("gpu-count", Severity.ERROR, "docs/sources.md#modal-gpus: up to 8 GPUs per container (A10 up to 4)")
 def gpu_count(profile: ResolvedProfile) -> Iterator[Finding]:
     gpu = profile.data["gpu"]
     limit = gpu_facts()[gpu["type"]]["max_count"]
@@ -84,7 +84,7 @@ def gpu_count(profile: ResolvedProfile) -> Iterator[Finding]:
         yield Finding(f"Modal allows at most {limit} {gpu['type']} GPUs per container", ("gpu", "count"))
 
 
-@rule("parallel-size", Severity.ERROR, "SGLang: tp-size x pp-size GPUs per replica", SGLANG)
+@rule("parallel-size", Severity.ERROR, "docs/sources.md#parallel-sizes: tp-size x pp-size GPUs per replica", SGLANG)
 def parallel_sizes(profile: ResolvedProfile) -> Iterator[Finding]:
     tp, pp = derived.parallel_sizes(profile)
     count = profile.data["gpu"]["count"]
@@ -99,7 +99,7 @@ def parallel_sizes(profile: ResolvedProfile) -> Iterator[Finding]:
 TRTLLM_SPARSE = ("nsa-decode-backend", "nsa-prefill-backend", "dsa-decode-backend", "dsa-prefill-backend")
 
 
-@rule("trtllm-needs-blackwell", Severity.ERROR, "docs/sources.md#glm-5.1-recipes: Blackwell-only kernels", SGLANG)
+@rule("trtllm-needs-blackwell", Severity.ERROR, "docs/sources.md#glm-recipes: Blackwell-only kernels", SGLANG)
 def trtllm_needs_blackwell(profile: ResolvedProfile) -> Iterator[Finding]:
     if _arch(profile) == "sm100":
         return
@@ -526,7 +526,7 @@ def _cron_times(schedule: str, count: int) -> list[float]:
         return []
 
 
-@rule("keepalive-cron", Severity.ERROR, "Modal Cron: five-field cron and IANA time zone")
+@rule("keepalive-cron", Severity.ERROR, "docs/sources.md#modal-cron: five-field cron and IANA time zone")
 def keepalive_cron(profile: ResolvedProfile) -> Iterator[Finding]:
     keepalive = profile.data["keepalive"]
     if not keepalive["enabled"] and profile.origin(("keepalive", "schedule")) == DEFAULT_ORIGIN:
@@ -555,7 +555,7 @@ def keepalive_cron(profile: ResolvedProfile) -> Iterator[Finding]:
         )
 
 
-@rule("keepalive-interval", Severity.WARNING, "scaledown_window vs the cron's interval")
+@rule("keepalive-interval", Severity.WARNING, "docs/sources.md#modal-cron: scaledown_window vs the cron's interval")
 def keepalive_interval(profile: ResolvedProfile) -> Iterator[Finding]:
     keepalive = profile.data["keepalive"]
     times = _cron_times(keepalive["schedule"], 200) if keepalive["enabled"] else []
@@ -575,7 +575,7 @@ def keepalive_interval(profile: ResolvedProfile) -> Iterator[Finding]:
         )
 
 
-@rule("volumes", Severity.ERROR, "Modal volumes: distinct names and mount paths")
+@rule("volumes", Severity.ERROR, "docs/sources.md#modal-volumes: distinct names and mount paths")
 def volumes_distinct(profile: ResolvedProfile) -> Iterator[Finding]:
     volumes = profile.data["volumes"]
     if volumes["weights"]["name"] == volumes["compile_cache"]["name"]:
@@ -692,7 +692,7 @@ def compile_cache_per_arch(profile: ResolvedProfile, others: Iterable[str] | Non
 DEEPGEMM_ARCHS = ("sm90", "sm100")
 
 
-@rule("deepgemm-arch", Severity.WARNING, "DeepGEMM README: FP8 kernels for SM90 and SM100 only", SGLANG)
+@rule("deepgemm-arch", Severity.WARNING, "docs/sources.md#jit-caches: DeepGEMM FP8 kernels for SM90 and SM100", SGLANG)
 def deepgemm_arch(profile: ResolvedProfile) -> Iterator[Finding]:
     if profile.data["lifecycle"]["compile"]["enabled"] and _arch(profile) not in DEEPGEMM_ARCHS:
         yield Finding(
@@ -707,7 +707,7 @@ SECRET_VALUE = re.compile(r"\b(hf_[A-Za-z0-9]{20,}|sk-[A-Za-z0-9_-]{20,}|ghp_[A-
 SECRET_NAME = re.compile(r"(TOKEN|SECRET|PASSWORD|API_KEY|APIKEY)", re.IGNORECASE)
 
 
-@rule("inline-secret", Severity.ERROR, "never put secrets in a profile: Modal secrets hold them")
+@rule("inline-secret", Severity.ERROR, "docs/sources.md#modal-secrets: secrets live in Modal secrets")
 def no_inline_secrets(profile: ResolvedProfile) -> Iterator[Finding]:
     for name in profile.data["image"].get("env", {}):
         if SECRET_NAME.search(name):
