@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 import textwrap
 
 import pytest
@@ -338,3 +341,23 @@ def test_a_missing_facts_file_lists_the_known_ones_and_the_command(tmp_path):
 
 def test_a_facts_file_that_is_not_yaml_is_located(tmp_path):
     assert facts_error(tmp_path, "repo: [unclosed\n").startswith("mine.yaml:2:1: error:")
+
+
+def test_model_add_on_the_command_line_fails_with_one_message_and_never_shows_the_token(hub, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING_FACE"))}
+    env.update(HF_ENDPOINT=hub.url, HF_HOME=str(tmp_path), HF_TOKEN="hf_secret_never_shown")
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "generate.py"), "model", "add", "acme/gated-model"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        "acme/gated-model@main: error: acme/gated-model is gated\n"
+        f"    hint: accept its terms on {hub.url}/acme/gated-model with your account, then log in with "
+        "`hf auth login` or set HF_TOKEN to a token that can read it\n"
+    )
+    assert not (ROOT / "data" / "models" / "gated-model.yaml").exists()
