@@ -1,4 +1,5 @@
-"""Data files with hardware and model facts, each entry carrying its source."""
+"""GPU facts and shared constants from the data files, each entry carrying its source (model facts:
+deploygen.models)."""
 
 from __future__ import annotations
 

@@ -53,7 +53,7 @@ def read_checkpoint(repo: str, revision: str) -> Checkpoint:
                 index = _read_json(repo, commit, INDEX_FILE, endpoint, cache)
             except RemoteEntryNotFoundError:
                 index = None  # a single-file checkpoint: model.safetensors
-    except Exception as exc:  # noqa: BLE001 - every failure below becomes one message; others re-raise
+    except (HfHubHTTPError, httpx2.HTTPError, OfflineModeIsEnabled, LocalEntryNotFoundError, OSError) as exc:
         raise _user_error(exc, repo, revision, endpoint) from None
     if not isinstance(config, dict):
         raise UserError(Problem(Origin(f"config.json of {shown}"), "", "config.json is not a JSON object"))
@@ -72,11 +72,9 @@ def _read_json(repo: str, commit: str, filename: str, endpoint: str, cache: str)
         ) from None
 
 
-def _user_error(exc: Exception, repo: str, revision: str, endpoint: str) -> Exception:
+def _user_error(exc: Exception, repo: str, revision: str, endpoint: str) -> UserError:
     page = f"{endpoint}/{repo}"
     where = Origin(f"{repo}@{revision}")
-    if isinstance(exc, UserError):
-        return exc
     if isinstance(exc, GatedRepoError):
         return UserError(
             Problem(where, "", f"{repo} is gated", f"accept its terms on {page} with your account, then {LOGIN_HINT}")
@@ -113,16 +111,14 @@ def _user_error(exc: Exception, repo: str, revision: str, endpoint: str) -> Exce
                 "try again; if it persists, see https://status.huggingface.co",
             )
         )
-    if isinstance(exc, (httpx2.HTTPError, OfflineModeIsEnabled, LocalEntryNotFoundError, OSError)):
-        return UserError(
-            Problem(
-                where,
-                "",
-                f"cannot reach the Hub at {endpoint}: {_scrubbed(type(exc).__name__)}",
-                "check the network, HF_ENDPOINT and HF_HUB_OFFLINE",
-            )
+    return UserError(
+        Problem(
+            where,
+            "",
+            f"cannot reach the Hub at {endpoint}: {_scrubbed(type(exc).__name__)}",
+            "check the network, HF_ENDPOINT and HF_HUB_OFFLINE",
         )
-    return exc
+    )
 
 
 def _scrubbed(text: str) -> str:
