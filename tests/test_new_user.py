@@ -98,6 +98,19 @@ def test_a_new_user_adds_a_model_writes_a_profile_and_renders_it(hub, tmp_path):
         "context-length 131,072 is above the model's maximum 40,960"
     )
     profile.write_text(PROFILE.replace("facts: qwen3-0.6b", "facts: qwen3-8b").replace("131072", "40960"))
+
+    # A facts file edited by hand into an incomplete one: a located message, not a traceback.
+    facts = repo / "data" / "models" / "qwen3-8b.yaml"
+    written = facts.read_text()
+    facts.write_text("".join(line for line in written.splitlines(keepends=True) if not line.startswith("head_dim:")))
+    broken = run("validate", "qwen3-8b-l40s")
+    assert (broken.returncode, broken.stdout) == (1, "")
+    assert broken.stderr.startswith(
+        "data/models/qwen3-8b.yaml:1:1: error[model-facts]: head_dim: missing 'head_dim' (needed for this attention "
+        'kind)\n    hint: write `head_dim: {value: ..., from: "where the value comes from"}`; '
+    )
+    facts.write_text(written)
+
     valid = run("validate", "qwen3-8b-l40s", "--strict")
     assert (valid.returncode, valid.stdout) == (0, "profiles/qwen3-8b-l40s.yaml: valid (1 notes)\n")
 
