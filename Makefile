@@ -7,11 +7,13 @@ GEN := $(PY) generate.py
 DEPLOY_FILE = generated/$(PROFILE)/deploy.py
 
 .DEFAULT_GOAL := help
-.PHONY: help render render-all check validate explain diff list plan model-add triage test coverage lint deploy setup-weights logs \
+.PHONY: help render render-all check validate explain diff list new plan model-add triage test coverage lint deploy setup-weights logs gate \
 	bench-render bench-lifecycle smoke bench clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+	@echo "make TARGET [PROFILE=name]   (PROFILE is $(PROFILE) unless given)"
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' -v profile='$(PROFILE)' \
+		'{gsub(/\$$\(PROFILE\)/, profile, $$2); printf "  %-16s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +37,12 @@ explain: $(VENV)/.installed ## show $(PROFILE) resolved, with the file:line of e
 	$(GEN) explain $(PROFILE)
 
 diff: $(VENV)/.installed ## diff the renders of profiles A and B
+	@if [ -z "$(A)" ] || [ -z "$(B)" ]; then echo "usage: make diff A=x B=y (two profile names, e.g. A=b200-prod B=h200)" >&2; exit 2; fi
 	$(GEN) diff $(A) $(B)
+
+new: $(VENV)/.installed ## write profiles/$(NAME).yaml, a commented child of PARENT (make new NAME=x PARENT=y)
+	@if [ -z "$(NAME)" ]; then echo "usage: make new NAME=my-profile [PARENT=$(PROFILE)]" >&2; exit 2; fi
+	$(GEN) new $(NAME) --extends $(or $(PARENT),$(PROFILE))
 
 list: $(VENV)/.installed ## list the profiles
 	$(GEN) list
@@ -61,11 +68,14 @@ lint: $(VENV)/.installed ## ruff over the generator, the tests and the generated
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-deploy: check ## refuse a stale or invalid render, then modal deploy
+gate: $(VENV)/.installed
 	$(GEN) validate $(PROFILE) --strict
+	$(GEN) check $(PROFILE)
+
+deploy: gate ## refuse an invalid $(PROFILE) or a stale or edited render of it, then modal deploy
 	$(VENV)/bin/modal deploy $(DEPLOY_FILE)
 
-setup-weights: check ## download weights, compile kernels and verify, on Modal
+setup-weights: gate ## download weights, compile kernels and verify $(PROFILE), on Modal
 	$(VENV)/bin/modal run $(DEPLOY_FILE)
 
 logs: $(VENV)/.installed ## stream the deployed app's logs

@@ -40,15 +40,30 @@ def _check_all(strict: bool) -> list:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
+    from deploygen.errors import UserError
     from deploygen.files import write_atomic
     from deploygen.load.yaml_source import display_path
+    from deploygen.paths import PROFILES_DIR
     from deploygen.pipeline import check_deployable
     from deploygen.render import output_path
 
+    if args.all and args.out:
+        raise UserError("--out takes the render of one profile; `render --all` writes generated/<profile>/deploy.py")
     checked = _check_all(args.strict) if args.all else [check_deployable(args.profile, strict=args.strict)]
+    outside = [c.profile for c in checked if c.profile.path.parent != PROFILES_DIR.resolve()]
+    if outside and not args.out:
+        shown = display_path(outside[0].path)
+        raise UserError(
+            f"{shown} is not in profiles/, so its render has no place in generated/: "
+            f"write `render {shown} --out DIR` (DIR/deploy.py) or `--out -` (standard output)"
+        )
     # Render everything first: a bad profile writes nothing, not half of the set.
-    for item, source in zip(checked, _render_checked(checked), strict=True):
-        path = output_path(item.profile)
+    sources = _render_checked(checked)
+    if args.out == "-":
+        sys.stdout.write(sources[0])
+        return 0
+    for item, source in zip(checked, sources, strict=True):
+        path = Path(args.out) / "deploy.py" if args.out else output_path(item.profile)
         changed = write_atomic(path, source)
         print(f"{display_path(path)}: {'written' if changed else 'unchanged'}")
     return 0
@@ -77,26 +92,32 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    """Every committed render fresh and untouched (with profile names: only theirs), and no orphan."""
     from deploygen.load.yaml_source import display_path
     from deploygen.paths import GENERATED_DIR
+    from deploygen.pipeline import check_deployable
     from deploygen.render import output_path
 
-    checked = _check_all(strict=False)
+    checked = [check_deployable(name) for name in args.profiles] if args.profiles else _check_all(strict=False)
     expected = {output_path(item.profile) for item in checked}
     stale = [
         display_path(output_path(item.profile))
         for item, source in zip(checked, _render_checked(checked, quiet=True), strict=True)
         if not output_path(item.profile).is_file() or output_path(item.profile).read_text() != source
     ]
-    orphans = [display_path(p) for p in GENERATED_DIR.glob("*/deploy.py") if p not in expected]
+    orphans = [] if args.profiles else [p for p in GENERATED_DIR.glob("*/deploy.py") if p not in expected]
     if not stale and not orphans:
-        print(f"{len(expected)} generated files are fresh")
+        print(f"{len(expected)} generated {'file is' if len(expected) == 1 else 'files are'} fresh")
         return 0
     for path in stale:
         print(f"{path}: stale or edited by hand", file=sys.stderr)
+    if stale:
+        one = args.profiles and len(checked) == 1
+        fix = f"make render PROFILE={checked[0].profile.name}" if one else "make render-all"
+        print(f"fix: {fix}", file=sys.stderr)
     for path in orphans:
-        print(f"{path}: no profile renders it; delete it", file=sys.stderr)
-    print("fix: make render-all", file=sys.stderr)
+        print(f"{display_path(path)}: no profile renders it", file=sys.stderr)
+        print(f"fix: rm -r {display_path(path.parent)}", file=sys.stderr)
     return 1
 
 
@@ -171,6 +192,18 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_new(args: argparse.Namespace) -> int:
+    from deploygen.files import write_atomic
+    from deploygen.load.scaffold import new_profile
+    from deploygen.load.yaml_source import display_path
+
+    path, text = new_profile(args.name, args.extends)
+    write_atomic(path, text)
+    print(f"{display_path(path)}: written")
+    print(f"next: edit it, then `make validate PROFILE={args.name}` and `make render PROFILE={args.name}`")
+    return 0
+
+
 # --- plan -----------------------------------------------------------------------------------------
 
 
@@ -201,6 +234,12 @@ def cmd_triage(args: argparse.Namespace) -> int:
 
     from deploygen.operate.triage import run
 
+    if args.log == "-" and sys.stdin.isatty():
+        print(
+            "triage: reading log lines from standard input; pipe a log in (make triage < deploy.log, or "
+            "make triage FILE=deploy.log), or paste lines and end with Ctrl-D",
+            file=sys.stderr,
+        )
     # A log may hold characters the terminal's encoding cannot show; escape them rather than crash.
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(errors="backslashreplace")
@@ -291,6 +330,25 @@ def _profile_or_all(parser: argparse.ArgumentParser) -> None:
     target.add_argument("profile", nargs="?", help="profile name or path")
     target.add_argument("--all", action="store_true", help="every profile in profiles/")
     parser.add_argument("--strict", action="store_true", help="treat warnings as errors")
+
+
+def _render_args(parser: argparse.ArgumentParser) -> None:
+    _profile_or_all(parser)
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        help="write DIR/deploy.py instead of generated/<profile>/deploy.py, or - for standard output "
+        "(needed for a profile outside profiles/)",
+    )
+
+
+def _check_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("profiles", nargs="*", metavar="PROFILE", help="only these profiles (default: every one)")
+
+
+def _new_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", help="the new profile's name: profiles/NAME.yaml")
+    parser.add_argument("--extends", required=True, metavar="PARENT", help="the profile it builds on")
 
 
 def _explain_args(parser: argparse.ArgumentParser) -> None:
@@ -386,9 +444,10 @@ class Command:
 
 
 COMMANDS: tuple[Command, ...] = (
-    Command("render", "validate and render generated/<profile>/deploy.py", _profile_or_all, cmd_render),
+    Command("render", "validate and render generated/<profile>/deploy.py", _render_args, cmd_render),
     Command("validate", "validate without writing anything", _profile_or_all, cmd_validate),
-    Command("check", "fail when a committed render is stale or edited", _no_args, cmd_check),
+    Command("check", "fail when a committed render is stale or edited", _check_args, cmd_check),
+    Command("new", "write profiles/NAME.yaml: a commented child of PARENT, ready to edit", _new_args, cmd_new),
     Command("explain", "the resolved profile with the file:line of every value", _explain_args, cmd_explain),
     Command("diff", "diff two profiles' renders and resolved values", _diff_args, cmd_diff),
     Command("list", "the profiles", _no_args, cmd_list),

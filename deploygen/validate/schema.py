@@ -12,10 +12,13 @@ from typing import Any
 import jsonschema
 
 from deploygen.errors import Origin, Problem
-from deploygen.load import ResolvedProfile
+from deploygen.load import ResolvedProfile, available_profiles
+from deploygen.load.yaml_source import display_path
 from deploygen.paths import SCHEMA_PATH
 from deploygen.suggest import did_you_mean
 
+# Missing this many required top-level sections, a profile without `extends` most likely forgot it.
+FORGOTTEN_EXTENDS = 3
 DEFAULT_ORIGIN = Origin("schema/profile.schema.json (default)")
 
 
@@ -117,6 +120,8 @@ def _describe(error: jsonschema.ValidationError) -> tuple[str, str]:
         return f"must be {error.validator_value!r}, not {error.instance!r}", ""
     if validator == "type":
         expected = error.validator_value
+        if expected == "object":
+            return f"{error.instance!r} is a {_json_type(error.instance)}, expected a mapping", _mapping_hint(error)
         expected = " or ".join(expected) if isinstance(expected, list) else expected
         return f"{error.instance!r} is a {_json_type(error.instance)}, expected {expected}", ""
     if validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
@@ -133,6 +138,42 @@ def _describe(error: jsonschema.ValidationError) -> tuple[str, str]:
     return error.message, ""
 
 
+def _mapping_hint(error: jsonschema.ValidationError) -> str:
+    """How to write a section given as a string, e.g. `gpu: "B200:8"` -> `gpu: {type: B200, count: 8}`."""
+    path = tuple(error.absolute_path)
+    properties = list(_resolve_ref(error.schema).get("properties", {}))
+    shape = re.fullmatch(r"\s*([A-Za-z0-9+!-]+)\s*[:x]\s*(\d+)\s*", str(error.instance))
+    if path == ("gpu",) and shape:
+        return f"write a mapping: `gpu: {{type: {shape[1]}, count: {shape[2]}}}`"
+    return f"write a mapping with the keys {', '.join(properties)}" if properties else ""
+
+
+def _elsewhere(key: str, path: tuple) -> list[str]:
+    """The dotted fields named `key` in other sections of the schema: where a misplaced key belongs."""
+    found = []
+
+    def walk(node: dict[str, Any], at: tuple) -> None:
+        node = _resolve_ref(node)
+        for name, sub in node.get("properties", {}).items():
+            here = (*at, name)
+            if name == key and at != path:
+                found.append(".".join(here))
+            if isinstance(sub, dict) and len(here) < 4:
+                walk(sub, here)
+
+    walk(profile_schema(), ())
+    return found
+
+
+FLAG_MATRICES = ("sglang", "vllm")
+
+
+def _option_name_hint(key: str) -> str:
+    """`--context-length` or `context_length` in a flag matrix: the option name as the parser spells it."""
+    name = key.lstrip("-").replace("_", "-").lower()
+    return f"write the option name without leading dashes, with - between words: {name}"
+
+
 def _json_type(value: Any) -> str:
     return {
         bool: "boolean",
@@ -147,28 +188,58 @@ def _json_type(value: Any) -> str:
 
 def schema_problems(profile: ResolvedProfile) -> list[Problem]:
     problems: list[Problem] = []
+    missing_sections: list[str] = []
     for error in _validator().iter_errors(profile.data):
         path = tuple(error.absolute_path)
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
             allowed = list(error.schema.get("properties", {}))
             for key in sorted(set(error.instance) - set(allowed)):
-                hint = did_you_mean(key, allowed) or f"allowed keys: {', '.join(allowed)}"
+                elsewhere = _elsewhere(key, path)
+                hint = (
+                    f"did you mean {' or '.join(elsewhere)}? (a key of that section, not of this level)"
+                    if elsewhere
+                    else did_you_mean(key, allowed) or f"allowed keys: {', '.join(allowed)}"
+                )
                 problems.append(
                     Problem(profile.origin((*path, key)), _dotted((*path, key)), f"unknown key {key!r}", hint)
                 )
             continue
-        if error.validator == "propertyNames":
-            problems.append(
-                Problem(
-                    profile.origin((*path, error.instance)),
-                    _dotted((*path, error.instance)),
-                    f"invalid key {error.instance!r}",
-                    (_subschema(path) or {}).get("description", ""),
-                )
+        if error.validator == "propertyNames" or "propertyNames" in error.relative_schema_path:
+            key = error.instance
+            hint = (
+                _option_name_hint(key)
+                if path[-1:] and path[-1] in FLAG_MATRICES
+                else (_subschema(path) or {}).get("description", "")
             )
+            problems.append(Problem(profile.origin((*path, key)), _dotted((*path, key)), f"invalid key {key!r}", hint))
+            continue
+        if error.validator == "required" and not path and len(profile.sources) == 1:
+            missing_sections.append(error.message.split("'")[1])
             continue
         message, hint = _describe(error)
         problems.append(Problem(profile.origin(path), _dotted(path), message, hint))
+    if len(missing_sections) >= FORGOTTEN_EXTENDS:
+        # Most of a profile missing: it was meant to build on another one.
+        names = available_profiles()
+        problems.append(
+            Problem(
+                Origin(display_path(profile.path), 1, 1),
+                "",
+                f"missing required sections: {', '.join(missing_sections)}",
+                f"did you forget `extends:`? e.g. `extends: {names[0] if names else 'PARENT'}`; "
+                f"profiles to build on: {', '.join(names)}",
+            )
+        )
+    else:
+        for missing in missing_sections:
+            problems.append(
+                Problem(
+                    profile.origin(()),
+                    "",
+                    f"missing required field {missing!r}",
+                    (_subschema((missing,)) or {}).get("description", ""),
+                )
+            )
     return sorted(problems, key=lambda p: (p.origin.file, p.origin.line, p.origin.column, p.path))
 
 
