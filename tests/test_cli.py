@@ -42,7 +42,7 @@ def test_check_flags_a_render_whose_profile_is_gone():
         (orphan / "deploy.py").write_text("# old\n")
         result = run_cli("check")
         assert result.returncode == 1
-        assert "generated/deleted-profile/deploy.py: no profile renders it; delete it" in result.stderr
+        assert "generated/deleted-profile/deploy.py: no profile renders it\n" in result.stderr
     finally:
         shutil.rmtree(orphan)
 

@@ -147,7 +147,7 @@ def test_auto_tool_choice_needs_a_registered_tool_call_parser(tmp_path):
         "child.yaml:3:3: error[vllm-parsers]: vllm.tool-call-parser: vLLM 0.33.0 has no tool-call parser 'glm46'\n"
         "    hint: did you mean 'glm47'?",
         "child.yaml:4:3: error[vllm-parsers]: vllm.reasoning-parser: vLLM 0.33.0 has no reasoning parser 'glm4'\n"
-        "    hint: did you mean 'glm47'?",
+        "    hint: did you mean 'glm45' or 'glm47'?",
     ]
 
 
