@@ -213,12 +213,17 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from deploygen.load.yaml_source import display_path
     from deploygen.pipeline import check_deployable
     from deploygen.plan.capacity import plan
-    from deploygen.plan.report import check_chart_path, render_table, write_chart
+    from deploygen.plan.report import check_chart_path, render_comparison, render_table, write_chart
 
     if args.chart is not None:
         check_chart_path(args.chart)
     checked = check_deployable(args.profile)
     report = plan(checked.profile, checked.catalog, active_hours=args.active_hours)
+    if args.other is not None:
+        other = check_deployable(args.other)
+        second = plan(other.profile, other.catalog, active_hours=args.active_hours)
+        print(json.dumps([report, second], indent=2) if args.json else render_comparison(report, second))
+        return 0
     print(json.dumps(report, indent=2) if args.json else render_table(report))
     if args.chart is not None:
         write_chart(report, args.chart)
@@ -363,6 +368,7 @@ def _diff_args(parser: argparse.ArgumentParser) -> None:
 
 def _plan_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("profile", help="profile name or path")
+    parser.add_argument("other", nargs="?", help="a second profile: print the two plans' headline numbers side by side")
     parser.add_argument(
         "--active-hours",
         type=float,
@@ -451,7 +457,9 @@ COMMANDS: tuple[Command, ...] = (
     Command("explain", "the resolved profile with the file:line of every value", _explain_args, cmd_explain),
     Command("diff", "diff two profiles' renders and resolved values", _diff_args, cmd_diff),
     Command("list", "the profiles", _no_args, cmd_list),
-    Command("plan", "memory, concurrency, monthly cost and cold start of a profile", _plan_args, cmd_plan),
+    Command(
+        "plan", "memory, concurrency, monthly cost and cold start of a profile (or two, compared)", _plan_args, cmd_plan
+    ),
     Command("triage", "classify log lines; exit 1 on a fatal pattern", _triage_args, cmd_triage),
     Command("model", "model facts: `model add REPO[@REVISION]` reads them from the Hub", _model_args, cmd_model_add),
     Command(

@@ -15,15 +15,17 @@ from deploygen.plan.deployment import Deployment, plan_deployment
 from deploygen.sglang.catalog import Catalog
 from deploygen.validate import validate
 from deploygen.validate.flags import argv_problems
+from deploygen.validate.vllm_flags import vllm_argv_problems
+from deploygen.vllm.catalog import VllmCatalog
 
 
 @dataclass(frozen=True)
 class Checked:
-    """A valid profile, planned: the profile with the schema's defaults, its SGLang catalog, the
+    """A valid profile, planned: the profile with the schema's defaults, its engine's catalog, the
     deployment the templates render, and the findings that did not stop it (warnings, info notes)."""
 
     profile: ResolvedProfile
-    catalog: Catalog
+    catalog: Catalog | VllmCatalog
     deployment: Deployment
     findings: tuple[Problem, ...]
 
@@ -32,10 +34,13 @@ def check_profile(profile: ResolvedProfile, *, strict: bool = False) -> Checked:
     """Validate and plan a loaded profile; UserError with every error (and warning, when strict)."""
     validated = validate(profile, strict=strict)
     deployment = plan_deployment(validated.profile, validated.catalog)
-    # The planned command lines, token by token, against the same catalog: what SGLang will parse.
-    origin = validated.profile.origin(("sglang",))
-    final = argv_problems(deployment.argv[3:], validated.catalog, origin=origin)
-    final += argv_problems(deployment.compile_argv[3:], validated.catalog, compile_step=True, origin=origin)
+    # The planned command lines, token by token, against the same catalog: what the engine will parse.
+    origin = validated.profile.origin((deployment.engine,))
+    if isinstance(validated.catalog, VllmCatalog):
+        final = vllm_argv_problems(deployment.argv[3:], validated.catalog, origin=origin)
+    else:
+        final = argv_problems(deployment.argv[3:], validated.catalog, origin=origin)
+        final += argv_problems(deployment.compile_argv[3:], validated.catalog, compile_step=True, origin=origin)
     if final:
         raise UserError(final)
     return Checked(validated.profile, validated.catalog, deployment, validated.findings)

@@ -1,4 +1,5 @@
-"""The rendered lifecycle, run for real through `deploy.py --local` against the stand-in SGLang."""
+"""The rendered lifecycle, run for real through `deploy.py --local` against the stand-in SGLang and the
+stand-in vLLM: every scenario for both engines' renders."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -18,6 +20,20 @@ from conftest import ROOT
 
 DEPLOY = ROOT / "generated" / "b200-prod" / "deploy.py"
 API_KEY = "sk-test-lifecycle-key-0123456789"
+# What each engine's render and stand-in show of the same lifecycle.
+ENGINES = {
+    "sglang": SimpleNamespace(
+        deploy=DEPLOY, name="SGLang", args_line="server_args=ServerArgs(", redacted="api_key='***'", processes=8
+    ),
+    # The stand-in vLLM runs as `vllm` from tests/standin/bin; vLLM itself redacts the key in its args line.
+    "vllm": SimpleNamespace(
+        deploy=ROOT / "generated" / "glm-5.1-h200-vllm" / "deploy.py",
+        name="vLLM",
+        args_line="non-default args:",
+        redacted="'api_key': '***'",
+        processes=9,  # the API server, the engine core and 7 TP workers
+    ),
+}
 
 
 def free_port() -> int:
@@ -29,13 +45,14 @@ def free_port() -> int:
 class Local:
     """`python deploy.py --local` in its own process group, its output collected line by line."""
 
-    def __init__(self, tmp_path: Path, health_timeout: float = 20, grace: float = 5, **standin: str):
+    def __init__(self, tmp_path: Path, deploy: Path, health_timeout: float = 20, grace: float = 5, **standin: str):
         self.control = tmp_path / "control"
         self.control.mkdir()
         self.pid_file = tmp_path / "pids"
         env = {
             **os.environ,
             "PYTHONPATH": str(ROOT / "tests" / "standin"),
+            "PATH": f"{ROOT / 'tests' / 'standin' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
             "PYTHONUNBUFFERED": "1",
             "API_KEY": API_KEY,
             "STANDIN_LOAD_SECONDS": "0.3",
@@ -48,7 +65,7 @@ class Local:
         self.process = subprocess.Popen(
             [
                 sys.executable,
-                str(DEPLOY),
+                str(deploy),
                 "--local",
                 "--port",
                 str(self.port),
@@ -118,12 +135,17 @@ def alive(pid: int) -> bool:
     return status.exists() and "\nState:\tZ" not in status.read_text()
 
 
+@pytest.fixture(params=sorted(ENGINES))
+def engine(request) -> SimpleNamespace:
+    return ENGINES[request.param]
+
+
 @pytest.fixture
-def local(tmp_path):
+def local(tmp_path, engine):
     started: list[Local] = []
 
     def start(**kwargs) -> Local:
-        run = Local(tmp_path, **kwargs)
+        run = Local(tmp_path, engine.deploy, **kwargs)
         started.append(run)
         return run
 
@@ -143,13 +165,13 @@ def test_happy_path_becomes_ready_after_health_and_four_warmups(local):
     assert run.wait() == 0
 
 
-def test_crash_while_serving_exits_1_within_a_second(local):
+def test_crash_while_serving_exits_1_within_a_second(local, engine):
     run = local()
     run.wait_for("[local] ready")
     crashed = time.monotonic()
     (run.control / "crash").write_text("7")
     assert run.wait(timeout=10) == 1
-    fatal = run.wait_for("[monitor] FATAL: SGLang died (code 7)")
+    fatal = run.wait_for(f"[monitor] FATAL: {engine.name} died (code 7)")
     assert fatal - crashed < 1.0
     assert time.monotonic() - crashed < 2.0
 
@@ -166,9 +188,9 @@ def test_a_crash_takes_the_tp_workers_down_with_it(local):
     assert [p for p in pids if alive(p)] == []
 
 
-def test_sigterm_during_startup_stops_at_once(local):
+def test_sigterm_during_startup_stops_at_once(local, engine):
     run = local(health_timeout=120, STANDIN_LOAD_SECONDS="30")
-    run.wait_for("[engine] started SGLang")
+    run.wait_for(f"[engine] started {engine.name}")
     time.sleep(0.5)
     stopped = time.monotonic()
     run.process.send_signal(signal.SIGTERM)
@@ -178,20 +200,20 @@ def test_sigterm_during_startup_stops_at_once(local):
     assert "[local] ready" not in run.output
 
 
-def test_death_during_load_fails_fast_with_the_exit_code(local):
+def test_death_during_load_fails_fast_with_the_exit_code(local, engine):
     started = time.monotonic()
     run = local(health_timeout=120, STANDIN_FAULT="crash-during-load", STANDIN_EXIT_CODE="3")
     assert run.wait() == 1
     assert time.monotonic() - started < 10
-    assert "SGLang exited with code 3 before it was healthy. Last log lines:" in run.output
+    assert f"{engine.name} exited with code 3 before it was healthy. Last log lines:" in run.output
 
 
-def test_health_that_never_turns_green_times_out_with_the_log_tail(local):
+def test_health_that_never_turns_green_times_out_with_the_log_tail(local, engine):
     run = local(health_timeout=2, STANDIN_FAULT="never-healthy")
     assert run.wait() == 1
     assert "[health] timed out after 2.0s" in run.output
     tail = run.output.split("Last log lines:")[1]
-    assert "server_args=ServerArgs(" in tail
+    assert engine.args_line in tail
 
 
 @pytest.mark.parametrize("fault", ["bad-warmup", "fail-requests"])
@@ -202,11 +224,11 @@ def test_a_failing_warmup_fails_the_start(local, fault):
     assert "[local] ready" not in run.output
 
 
-def test_sigterm_stops_gracefully_and_leaves_no_process(local):
+def test_sigterm_stops_gracefully_and_leaves_no_process(local, engine):
     run = local(STANDIN_STUBBORN_WORKERS="1", grace=1)
     run.wait_for("[local] ready")
     pids = run.engine_pids()
-    assert len(pids) == 8  # the server and 7 TP workers (--tp-size 8)
+    assert len(pids) == engine.processes  # SGLang: the server and 7 TP workers (--tp-size 8)
     run.process.send_signal(signal.SIGTERM)
     assert run.wait() == 0
     assert "[engine] still running after 1.0s: SIGKILL" in run.output
@@ -216,12 +238,12 @@ def test_sigterm_stops_gracefully_and_leaves_no_process(local):
     assert [p for p in pids if alive(p)] == []
 
 
-def test_the_api_key_never_reaches_the_logs(local):
+def test_the_api_key_never_reaches_the_logs(local, engine):
     run = local()
     run.wait_for("[local] ready")
     run.process.send_signal(signal.SIGTERM)
     run.wait()
-    assert "api_key='***'" in run.output
+    assert engine.redacted in run.output
     assert API_KEY not in run.output
 
 
@@ -257,3 +279,16 @@ def test_a_profile_without_deepgemm_never_asks_for_compiled_kernels():
     server_start = source.split("class Server:")[1].split("def serve")[0]
     assert "compile_ready" not in server_start
     assert "compile_deepgemm.remote()" not in source
+
+
+def test_the_vllm_render_keeps_its_compile_caches_on_the_cache_volume_and_has_no_precompile():
+    path = ENGINES["vllm"].deploy
+    spec = importlib.util.spec_from_file_location("deploy_vllm_lifecycle", path)
+    deploy = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(deploy)
+    env = deploy.engine_env(deploy.ENGINE_ENV, deploy.CACHE_DIR)
+    for name in ("VLLM_CACHE_ROOT", "TRITON_CACHE_DIR", "FLASHINFER_WORKSPACE_BASE", "TORCHINDUCTOR_CACHE_DIR"):
+        assert env[name].startswith(f"{deploy.CACHE_MOUNT}/{deploy.GPU_ARCH}-"), name
+    assert env["HF_HUB_OFFLINE"] == "1"
+    assert not hasattr(deploy, "compile_deepgemm") and not hasattr(deploy, "COMPILE_MARKER")
+    assert "compile_deepgemm.remote()" not in path.read_text()

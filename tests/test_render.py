@@ -89,7 +89,8 @@ def test_modal_objects_carry_the_profile_values(name):
         lifecycle["timeout"],
     )
     assert download.secrets == secret_infos(profile["secrets"]["huggingface"])
-    if profile["lifecycle"]["compile"]["enabled"]:
+    # vLLM compiles at its first start: its renders have no precompile function (docs/sources.md#vllm-caches).
+    if profile["lifecycle"]["compile"]["enabled"] and profile["engine"] == "sglang":
         compile_info = deploy.compile_deepgemm.info()
         assert compile_info.gpus == [(gpu["type"], gpu["count"])]
         assert compile_info.timeout == profile["lifecycle"]["compile"]["timeout"]
@@ -109,14 +110,20 @@ def test_modal_objects_carry_the_profile_values(name):
 def test_the_command_is_the_planned_argv_and_the_guide_constants_exist(name):
     deployment = check(name).deployment
     deploy = load_module(name)
-    assert deploy._build_sglang_cmd() == deployment.argv
-    assert deploy._build_sglang_cmd("k")[-2:] == ["--api-key", "k"]
-    compile_cmd = deploy._build_sglang_cmd(module="sglang.compile_deep_gemm")
-    assert compile_cmd == deployment.compile_argv
-    for constant in ("MODEL_REPO", "MODEL_NAME", "MODEL_PATH", "GPU_TYPE", "GPU_COUNT", "PORT", "SGLANG_VERSION"):
-        assert hasattr(deploy, constant), constant
     functions = ["download_model", "verify_setup", "main", "Server"]
-    functions += ["compile_deepgemm"] if deployment.profile.data["lifecycle"]["compile"]["enabled"] else []
+    if deployment.engine == "vllm":
+        assert deploy._build_vllm_cmd() == deployment.argv
+        assert deploy._build_vllm_cmd("k")[-2:] == ["--api-key", "k"]
+        constants = ("VLLM_VERSION", "VLLM_IMAGE")
+    else:
+        assert deploy._build_sglang_cmd() == deployment.argv
+        assert deploy._build_sglang_cmd("k")[-2:] == ["--api-key", "k"]
+        compile_cmd = deploy._build_sglang_cmd(module="sglang.compile_deep_gemm")
+        assert compile_cmd == deployment.compile_argv
+        constants = ("SGLANG_VERSION", "SGLANG_IMAGE")
+        functions += ["compile_deepgemm"] if deployment.profile.data["lifecycle"]["compile"]["enabled"] else []
+    for constant in ("MODEL_REPO", "MODEL_NAME", "MODEL_PATH", "GPU_TYPE", "GPU_COUNT", "PORT", *constants):
+        assert hasattr(deploy, constant), constant
     for function in functions:
         assert hasattr(deploy, function), function
 

@@ -19,6 +19,7 @@ from deploygen.plan.cost import DAYS_PER_MONTH, HOURS_PER_MONTH, PRICES, cost_se
 from deploygen.plan.quantities import flag_source, models_file, quantity, where
 from deploygen.sglang.catalog import Catalog
 from deploygen.validate import derived
+from deploygen.vllm.catalog import VllmCatalog
 
 # "This JIT phase took 12 to 15 minutes" on first boot without cached kernels: a third-party report,
 # unverified (docs/sources.md#third-party-cluster-report).
@@ -159,7 +160,88 @@ def _memory(profile: ResolvedProfile, catalog: Catalog, running: int | None) -> 
     return out
 
 
+def _vllm_memory(profile: ResolvedProfile, catalog: VllmCatalog) -> dict[str, Any]:
+    """vLLM's memory, per GPU: --gpu-memory-utilization is a share of the whole GPU for weights, activations
+    and KV cache (docs/sources.md#vllm-memory), so the KV pool here is an upper bound for vLLM's."""
+    data = profile.data
+    facts = derived.model_facts(profile)
+    gpu_type = data["gpu"]["type"]
+    models = models_file(profile)
+    set_by_profile = derived.vllm_number(profile, "gpu-memory-utilization") is not None
+    default = catalog.by_option["--gpu-memory-utilization"].default
+    utilization = derived.vllm_number(profile, "gpu-memory-utilization", default=default)
+    dtype = derived.vllm_kv_cache_dtype(profile)
+    inputs = derived.vllm_memory_inputs(profile, utilization)
+    if inputs is None:
+        raise UserError(f"{models} has no kv_bytes_per_token.{dtype}; add it to plan {profile.name}")
+    memory = memory_per_gpu(inputs)
+    tp, pp = inputs.tp, inputs.pp
+    utilization_source = (
+        where(profile, "vllm", "gpu-memory-utilization")
+        if set_by_profile
+        else f"--gpu-memory-utilization unset: vLLM {catalog.version} default"
+    )
+    dtype_source = (
+        where(profile, "vllm", "kv-cache-dtype")
+        if derived.vllm_flag(profile, "kv-cache-dtype") is not None
+        else "--kv-cache-dtype unset: auto is the model's dtype on every GPU (docs/sources.md#vllm-memory), BF16"
+    )
+    how = f"/ pp {pp} (not split across TP: kv_split_across_tp false)"
+    if inputs.kv_split_across_tp:
+        how = f"/ (tp {tp} x pp {pp})"
+    context, chosen = derived.vllm_max_model_len(profile)
+    context_source = (
+        where(profile, "vllm", "max-model-len")
+        if chosen
+        else f"--max-model-len unset: the model's max ({models} max_position_embeddings)"
+    )
+    return {
+        "gpu_memory_gb": quantity("GPU memory", inputs.gpu_memory_gb, "GB", f"data/gpus.yaml {gpu_type}.memory_gb"),
+        "weights_per_gpu_gb": quantity(
+            "weights per GPU",
+            round(memory.weights_gb, 4),
+            "GB",
+            f"{models} checkpoint_gb {facts.checkpoint_gb} / (tp {tp} x pp {pp})",
+        ),
+        "gpu_memory_utilization": quantity("gpu-memory-utilization", utilization, "", utilization_source),
+        "static_pool_gb": quantity(
+            "vLLM's share (weights + activations + KV)",
+            round(memory.static_pool_gb, 4),
+            "GB",
+            "GPU memory x gpu-memory-utilization",
+        ),
+        "kv_pool_gb": quantity(
+            "KV pool, at most", round(memory.kv_pool_gb, 4), "GB", "vLLM's share - weights per GPU (less activations)"
+        ),
+        "headroom_gb": quantity(
+            "outside vLLM's share", round(memory.headroom_gb, 4), "GB", "GPU memory - vLLM's share"
+        ),
+        "kv_cache_dtype": quantity("KV cache dtype", dtype, "", dtype_source),
+        "kv_bytes_per_token": quantity(
+            "KV bytes per token per GPU",
+            memory.kv_bytes_per_token,
+            "B",
+            f"{models} kv_bytes_per_token.{dtype} {inputs.kv_bytes_per_token:,} {how}",
+        ),
+        "kv_pool_tokens": quantity(
+            "KV tokens that fit, at most", memory.kv_pool_tokens, "tokens", "KV pool bytes / KV bytes per token"
+        ),
+        "context_length": quantity("max-model-len (per-request ceiling)", context, "tokens", context_source),
+        "full_context_requests": quantity(
+            "requests at full context that fit at once",
+            memory.kv_pool_tokens // context,
+            "requests",
+            "KV tokens // max-model-len",
+        ),
+    }
+
+
 def _running_requests(profile: ResolvedProfile) -> tuple[int | None, str]:
+    if profile.data["engine"] == "vllm":
+        seqs = derived.vllm_number(profile, "max-num-seqs")
+        if seqs is not None:
+            return seqs, where(profile, "vllm", "max-num-seqs")
+        return None, "--max-num-seqs unset: vLLM's default for this GPU"
     running, set_by_profile = derived.max_running_requests(profile)
     if set_by_profile:
         return running, flag_source(profile, "max-running-requests")
@@ -171,28 +253,27 @@ def _running_requests(profile: ResolvedProfile) -> tuple[int | None, str]:
 def _concurrency(profile: ResolvedProfile, running: int | None, running_source: str) -> dict[str, Any]:
     scaling = profile.data["scaling"]
     max_inputs = scaling["max_inputs"]
+    engine, limit = ("vLLM", "max-num-seqs") if profile.data["engine"] == "vllm" else ("SGLang", "max-running-requests")
     out: dict[str, Any] = {
         "max_inputs": quantity(
             "@modal.concurrent max_inputs", max_inputs, "requests/replica", where(profile, "scaling", "max_inputs")
         ),
     }
     if running is not None:
-        out["max_running_requests"] = quantity(
-            "SGLang max-running-requests", running, "requests/replica", running_source
-        )
+        out["max_running_requests"] = quantity(f"{engine} {limit}", running, "requests/replica", running_source)
         effective = min(max_inputs, running)
         out["effective_per_replica"] = quantity(
             "effective concurrency per replica",
             effective,
             "requests",
-            "min(max_inputs, max-running-requests): one HTTP request is one Modal input (docs/sources.md#modal-inputs)",
+            f"min(max_inputs, {limit}): one HTTP request is one Modal input (docs/sources.md#modal-inputs)",
         )
         out["idle_sglang_slots"] = quantity(
-            "SGLang slots Modal never fills", running - effective, "slots", "max-running-requests - effective"
+            f"{engine} slots Modal never fills", running - effective, "slots", f"{limit} - effective"
         )
         if max_inputs > running:
             out["queued_in_sglang"] = quantity(
-                "requests that queue inside SGLang", max_inputs - running, "requests", "max_inputs - max-running"
+                f"requests that queue inside {engine}", max_inputs - running, "requests", f"max_inputs - {limit}"
             )
     else:
         effective = max_inputs
@@ -280,13 +361,14 @@ def _strategy(profile: ResolvedProfile) -> str:
     return "business_hours" if profile.data["keepalive"]["enabled"] else "scale_to_zero"
 
 
-def plan(profile: ResolvedProfile, catalog: Catalog, *, active_hours: float = 8) -> dict[str, Any]:
-    """The capacity and cost plan of a validated profile (with defaults) and its SGLang catalog."""
+def plan(profile: ResolvedProfile, catalog: Catalog | VllmCatalog, *, active_hours: float = 8) -> dict[str, Any]:
+    """The capacity and cost plan of a validated profile (with defaults) and its engine's catalog."""
     if not 0 <= active_hours <= 24:
         raise UserError(f"active hours per day must be between 0 and 24, not {active_hours:g}")
     data = profile.data
     running, running_source = _running_requests(profile)
-    memory = _memory(profile, catalog, running)
+    vllm = isinstance(catalog, VllmCatalog)
+    memory = _vllm_memory(profile, catalog) if vllm else _memory(profile, catalog, running)
     concurrency = _concurrency(profile, running, running_source)
     cold_start = _cold_start(profile)
     cost, cost_notes = cost_section(profile, active_hours, cold_start["total_slow_cached_s"]["value"])
@@ -300,7 +382,7 @@ def plan(profile: ResolvedProfile, catalog: Catalog, *, active_hours: float = 8)
         *cost_notes,
         f"Cold start: warmup {WARMUP_S} s is an assumption; container allocation and image pull are not included.",
     ]
-    if profile.flag("speculative-algorithm"):
+    if profile.flag("speculative-algorithm") or (vllm and derived.vllm_speculative_config(profile)):
         notes.append("Speculative decoding: the draft model's (MTP layer's) weights and KV are not modelled in memory.")
     if data["scaling"].get("region"):
         multipliers = prices()["region_multiplier"]
@@ -327,7 +409,8 @@ def plan(profile: ResolvedProfile, catalog: Catalog, *, active_hours: float = 8)
         "deployment": {
             "gpu": f"{data['gpu']['count']}x {data['gpu']['type']}",
             "arch": gpu_facts()[data["gpu"]["type"]]["arch"],
-            "sglang_version": data["image"]["sglang_version"],
+            "engine": "vLLM" if vllm else "SGLang",
+            "engine_version": data["image"]["vllm_version" if vllm else "sglang_version"],
             "strategy": _strategy(profile),
         },
         "memory": memory,

@@ -1,7 +1,8 @@
-"""The concrete deployment of a validated profile: derived flags, the SGLang argv, the GPU architecture."""
+"""The concrete deployment of a validated profile: derived flags, the engine's argv, the GPU architecture."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,12 +10,13 @@ from deploygen.facts import gpu_facts
 from deploygen.load import ResolvedProfile
 from deploygen.load.yaml_source import Path_
 from deploygen.sglang.catalog import Catalog
-from deploygen.validate.derived import derived_tp_size
+from deploygen.validate.derived import derived_tp_size, vllm_parallel_sizes
+from deploygen.vllm.catalog import VllmCatalog
 
 
 @dataclass(frozen=True)
 class Flag:
-    """One option of the SGLang command line, with the profile value that set it."""
+    """One option of the engine's command line, with the profile value that set it."""
 
     option: str
     values: tuple[str, ...]  # () for a bare flag
@@ -24,11 +26,15 @@ class Flag:
 @dataclass(frozen=True)
 class Deployment:
     profile: ResolvedProfile
-    catalog: Catalog
+    catalog: Catalog | VllmCatalog
     flags: tuple[Flag, ...]
     argv: list[str]
-    compile_argv: list[str]
+    compile_argv: list[str]  # empty for vLLM: it compiles at its first start, into the cache volume
     gpu_arch: str
+
+    @property
+    def engine(self) -> str:
+        return self.profile.data["engine"]
 
 
 def _flag_tokens(name: str, value: Any, catalog: Catalog) -> list[str]:
@@ -42,7 +48,55 @@ def _flag_tokens(name: str, value: Any, catalog: Catalog) -> list[str]:
     return [f"--{name}", str(value)]
 
 
-def plan_deployment(profile: ResolvedProfile, catalog: Catalog) -> Deployment:
+def _vllm_flag_tokens(name: str, value: Any, catalog: VllmCatalog) -> list[str]:
+    """`vllm serve` tokens for a profile value: BooleanOptional false writes vLLM's negative option, a
+    mapping is one JSON argument, `json-arg.key` stays vLLM's dotted form."""
+    base, dot, _ = name.partition(".")
+    flag = catalog.by_option[f"--{base}"]
+    if dot:
+        return [f"--{name}", value if isinstance(value, str) else json.dumps(value)]
+    if flag.is_boolean_optional:
+        return [flag.positive if value else flag.negative]
+    if not flag.takes_value:
+        return [f"--{name}"] if value else []
+    if isinstance(value, dict):
+        return [f"--{name}", json.dumps(value)]
+    if isinstance(value, list):
+        return [f"--{name}", *(str(v) for v in value)]
+    return [f"--{name}", str(value)]
+
+
+def plan_vllm_deployment(profile: ResolvedProfile, catalog: VllmCatalog) -> Deployment:
+    """`vllm serve MODEL_PATH` with the derived flags first, then the profile's `vllm:` matrix."""
+    data = profile.data
+    flags = dict(data.get("vllm") or {})
+    tp, _ = vllm_parallel_sizes(profile)
+    derived: dict[str, tuple[Any, Path_]] = {
+        "served-model-name": (data["model"]["name"], ("model", "name")),
+        **({} if "tensor-parallel-size" in flags else {"tensor-parallel-size": (tp, ("gpu", "count"))}),
+        "host": ("0.0.0.0", ()),
+        "port": (data["server"]["port"], ("server", "port")),
+    }
+    ordered = {**derived, **{name: (value, ("vllm", name)) for name, value in flags.items()}}
+    planned = []
+    for name, (value, source) in ordered.items():
+        tokens = _vllm_flag_tokens(name, value, catalog)
+        if tokens:
+            planned.append(Flag(tokens[0], tuple(tokens[1:]), source))
+    tokens = [token for flag in planned for token in (flag.option, *flag.values)]
+    return Deployment(
+        profile=profile,
+        catalog=catalog,
+        flags=tuple(planned),
+        argv=["vllm", "serve", data["model"]["path"], *tokens],
+        compile_argv=[],
+        gpu_arch=gpu_facts()[data["gpu"]["type"]]["arch"],
+    )
+
+
+def plan_deployment(profile: ResolvedProfile, catalog: Catalog | VllmCatalog) -> Deployment:
+    if isinstance(catalog, VllmCatalog):
+        return plan_vllm_deployment(profile, catalog)
     data = profile.data
     flags = dict(data.get("sglang", {}))
     has_tp = any(k in flags for k in ("tp-size", "tensor-parallel-size"))

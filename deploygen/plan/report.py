@@ -72,7 +72,7 @@ def render_table(report: dict[str, Any]) -> str:
     value_width = max(len(r[1]) for r in all_rows)
     lines = [
         f"{report['profile']}: {report['description']}",
-        f"  {deployment['gpu']} ({deployment['arch']}), SGLang {deployment['sglang_version']}, "
+        f"  {deployment['gpu']} ({deployment['arch']}), {deployment['engine']} {deployment['engine_version']}, "
         f"strategy: {deployment['strategy'].replace('_', '-')}; {' -> '.join(report['sources'])}",
     ]
     for title, rows in sections:
@@ -80,6 +80,50 @@ def render_table(report: dict[str, Any]) -> str:
         for label, value, source in rows:
             lines.append(f"{label:<{label_width}}  {value:>{value_width}}  {source}".rstrip())
     lines += ["", "Notes"] + [f"  {i}. {note}" for i, note in enumerate(report["notes"], 1)]
+    return "\n".join(lines)
+
+
+# The numbers two plans are compared by: (section, key) and the label the comparison shows.
+HEADLINES = (
+    ("memory", "weights_per_gpu_gb"),
+    ("memory", "static_pool_gb"),
+    ("memory", "kv_pool_gb"),
+    ("memory", "kv_cache_dtype"),
+    ("memory", "kv_pool_tokens"),
+    ("memory", "context_length"),
+    ("memory", "full_context_requests"),
+    ("concurrency", "max_running_requests"),
+    ("concurrency", "effective_per_replica"),
+    ("concurrency", "fleet_ceiling"),
+    ("cold_start", "total_slow_cached_s"),
+)
+
+
+def render_comparison(first: dict[str, Any], second: dict[str, Any]) -> str:
+    """Two plans side by side: the deployment, the headline numbers, each plan's monthly costs."""
+
+    def cell(report: dict[str, Any], section: str, key: str) -> str:
+        item = report[section].get(key)
+        return f"{_format(item)} ({item['label']})" if item else "-"
+
+    def costs(report: dict[str, Any]) -> dict[str, str]:
+        cost = report["cost"]
+        return {
+            "scale-to-zero / month": _format(cost["scale_to_zero"]["total_usd"]),
+            "business hours / month": _format(cost["business_hours"]["total_usd"]),
+            "always-on / month": _format(cost["always_on"]["total_usd"]),
+        }
+
+    def deployment(report: dict[str, Any]) -> str:
+        d = report["deployment"]
+        return f"{d['gpu']} ({d['arch']}), {d['engine']} {d['engine_version']}"
+
+    rows = [("deployment", deployment(first), deployment(second))]
+    rows += [(key, cell(first, section, key), cell(second, section, key)) for section, key in HEADLINES]
+    rows += [(label, value, costs(second)[label]) for label, value in costs(first).items()]
+    widths = [max(len(row[i]) for row in [("", first["profile"], second["profile"]), *rows]) for i in range(3)]
+    lines = [f"{'':<{widths[0]}}  {first['profile']:<{widths[1]}}  {second['profile']}"]
+    lines += [f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c}".rstrip() for a, b, c in rows]
     return "\n".join(lines)
 
 

@@ -1,4 +1,4 @@
-"""One SGLang process: start, health wait, warmup, crash watch and shutdown, without Modal."""
+"""One engine process (SGLang or vLLM): start, health wait, warmup, crash watch and shutdown, without Modal."""
 
 from __future__ import annotations
 
@@ -56,9 +56,12 @@ class Readiness(NamedTuple):
 
 
 class Engine:
-    """One SGLang process: start, health wait, warmup, crash watch and shutdown, without Modal."""
+    """One engine process: start, health wait, warmup, crash watch and shutdown, without Modal."""
 
-    def __init__(self, cmd: list[str], env: dict[str, str], port: int, model: str, api_key: str = ""):
+    def __init__(
+        self, cmd: list[str], env: dict[str, str], port: int, model: str, api_key: str = "", name: str = "SGLang"
+    ):
+        self.name = name  # as the logs call it: "SGLang" or "vLLM"
         self.cmd = cmd
         self.env = env
         self.port = port
@@ -80,7 +83,7 @@ class Engine:
             env=self.env,
             start_new_session=True,
         )
-        log(f"[engine] started SGLang (pid {self.process.pid})")
+        log(f"[engine] started {self.name} (pid {self.process.pid})")
         threading.Thread(target=self._stream_logs, daemon=True).start()
         threading.Thread(target=self._wait_for_exit, daemon=True).start()
 
@@ -124,7 +127,7 @@ class Engine:
             if self.exited.is_set():
                 code = self.process.returncode
                 tail = self._tail()
-                raise EngineError(f"SGLang exited with code {code} before it was healthy. Last log lines:\n{tail}")
+                raise EngineError(f"{self.name} exited with code {code} before it was healthy. Last log lines:\n{tail}")
             try:
                 wait = min(5.0, max(timeout - (time.monotonic() - started), 0.1))
                 if requests.get(self.url("/health"), timeout=wait).status_code == 200:
@@ -179,7 +182,7 @@ class Engine:
         return problem
 
     def watch(self, on_death: Callable[[int], None]) -> None:
-        """Call on_death(exit_code) the moment SGLang dies, unless we are stopping it."""
+        """Call on_death(exit_code) the moment the engine dies, unless we are stopping it."""
         self._on_death = on_death
         if self.exited.is_set() and not self.stopping:
             self._died()
@@ -212,8 +215,8 @@ def signal_group(group: int, sig: int) -> bool:
         return False
 
 
-def exit_container(code: int) -> None:
-    log(f"[monitor] FATAL: SGLang died (code {code})")
+def exit_container(code: int, name: str = "SGLang") -> None:
+    log(f"[monitor] FATAL: {name} died (code {code})")
     # os._exit, not sys.exit: no cleanup handler may hang on a GPU in an error state.
     os._exit(1)
 
@@ -232,13 +235,14 @@ def start_engine(
     api_key: str,
     readiness: Readiness,
     cancel: threading.Event | None = None,
-    on_death: Callable[[int], None] = exit_container,
+    on_death: Callable[[int], None] | None = None,
+    name: str = "SGLang",
 ) -> Engine:
-    """Start SGLang and return only once it is healthy and warmed up; raise EngineError otherwise.
+    """Start the engine and return only once it is healthy and warmed up; raise EngineError otherwise.
 
-    From then on a death of SGLang calls on_death (by default: the container exits at once).
+    From then on a death of the engine calls on_death (by default: the container exits at once).
     """
-    engine = Engine(cmd, env, port, model, api_key)
+    engine = Engine(cmd, env, port, model, api_key, name)
     engine.start()
     try:
         engine.wait_until_healthy(
@@ -249,5 +253,5 @@ def start_engine(
     except BaseException:
         engine.stop(readiness.shutdown_grace)
         raise
-    engine.watch(on_death)
+    engine.watch(on_death or (lambda code: exit_container(code, name)))
     return engine

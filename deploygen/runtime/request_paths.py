@@ -5,20 +5,25 @@ same things.
 """
 
 
+def _reasoning(message: dict) -> str:
+    # SGLang answers with `reasoning_content`, vLLM with `reasoning` (its name since it renamed the field).
+    return (message.get("reasoning_content") or message.get("reasoning") or "").strip()
+
+
 def _has_text(message: dict) -> str:
-    if (message.get("content") or "").strip() or (message.get("reasoning_content") or "").strip():
+    if (message.get("content") or "").strip() or _reasoning(message):
         return ""
     return "empty assistant message"
 
 
 def _thinking(message: dict) -> str:
-    return _has_text(message) or ("" if message.get("reasoning_content") else "no reasoning_content")
+    return _has_text(message) or ("" if _reasoning(message) else "no reasoning_content")
 
 
 def _no_thinking(message: dict) -> str:
     if not (message.get("content") or "").strip():
         return "empty assistant message"
-    return "reasoning_content present with thinking disabled" if message.get("reasoning_content") else ""
+    return "reasoning_content present with thinking disabled" if _reasoning(message) else ""
 
 
 def _tool_call(message: dict) -> str:
