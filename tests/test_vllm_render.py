@@ -11,11 +11,11 @@ import modal
 import pytest
 
 from conftest import ROOT, run_cli
-from deploygen.load import available_profiles, load_profile
+from deploygen.load import deployable_profiles
 from deploygen.pipeline import check
 from deploygen.render import render_deployment
 
-VLLM_PROFILES = [name for name in available_profiles() if load_profile(name).data.get("engine") == "vllm"]
+VLLM_PROFILES = [p.name for p in deployable_profiles() if p.data.get("engine") == "vllm"]
 
 
 def load_cli():
