@@ -42,9 +42,11 @@ import os, signal, sys, time
 if sys.argv[2] == "1":
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
+    print("ready", flush=True)
     while True:
         time.sleep(1)
 signal.signal(signal.SIGINT, signal.SIG_DFL)
+print("ready", flush=True)
 parent = os.getppid()
 while os.getppid() == parent:
     time.sleep(0.1)
@@ -495,13 +497,19 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def spawn_workers(tp_size: int) -> list[subprocess.Popen]:
-    """The engine core and TP workers 1..N-1 (worker 0 lives in the engine core)."""
+    """The engine core and TP workers 1..N-1 (worker 0 lives in the engine core), each up (its signal
+    handling in place) before this returns, as vLLM's workers are before its server listens."""
     stubborn = "1" if os.environ.get("STANDIN_STUBBORN_WORKERS") == "1" else "0"
     names = ["VLLM::EngineCore", *(f"VLLM::Worker_TP{rank}" for rank in range(1, tp_size))]
-    return [
-        subprocess.Popen([sys.executable, "-c", WORKER_CODE, name, stubborn], stdin=subprocess.DEVNULL)
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER_CODE, name, stubborn], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE
+        )
         for name in names
     ]
+    for worker in workers:
+        worker.stdout.readline()
+    return workers
 
 
 def write_pid_file(workers: list[subprocess.Popen]) -> None:
