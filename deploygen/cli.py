@@ -71,11 +71,16 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from deploygen.errors import UserError
-    from deploygen.load import deployable_profiles
+    from deploygen.load import deployable_profiles, load_profile
     from deploygen.load.yaml_source import display_path
-    from deploygen.pipeline import check_profile, load_deployable
+    from deploygen.pipeline import check_profile
 
-    profiles = deployable_profiles() if args.all else [load_deployable(args.profile)]
+    profiles = deployable_profiles() if args.all else []
+    for name in [] if args.all else args.profiles:
+        profile = load_profile(name)
+        # An abstract base is validated through the profiles that extend it.
+        children = [p for p in deployable_profiles() if profile.path in p.sources] if profile.abstract else [profile]
+        profiles += [p for p in children if p.path not in {q.path for q in profiles}]
     failed = 0
     for profile in profiles:
         try:
@@ -337,6 +342,13 @@ def _profile_or_all(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strict", action="store_true", help="treat warnings as errors")
 
 
+def _validate_args(parser: argparse.ArgumentParser) -> None:
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("profiles", nargs="*", default=[], metavar="PROFILE", help="profile names or paths")
+    target.add_argument("--all", action="store_true", help="every profile in profiles/")
+    parser.add_argument("--strict", action="store_true", help="treat warnings as errors")
+
+
 def _render_args(parser: argparse.ArgumentParser) -> None:
     _profile_or_all(parser)
     parser.add_argument(
@@ -451,7 +463,7 @@ class Command:
 
 COMMANDS: tuple[Command, ...] = (
     Command("render", "validate and render generated/<profile>/deploy.py", _render_args, cmd_render),
-    Command("validate", "validate without writing anything", _profile_or_all, cmd_validate),
+    Command("validate", "validate without writing anything", _validate_args, cmd_validate),
     Command("check", "fail when a committed render is stale or edited", _check_args, cmd_check),
     Command("new", "write profiles/NAME.yaml: a commented child of PARENT, ready to edit", _new_args, cmd_new),
     Command("explain", "the resolved profile with the file:line of every value", _explain_args, cmd_explain),
@@ -489,8 +501,13 @@ def build_parser(prog: str = "generate.py") -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def console() -> None:
+    """The `deploygen` console script (pyproject.toml): the same commands as generate.py."""
+    sys.exit(main(prog="deploygen"))
+
+
+def main(argv: list[str] | None = None, prog: str = "generate.py") -> int:
+    args = build_parser(prog).parse_args(argv)
     try:
         return args.func(args)
     except DeploygenError as exc:

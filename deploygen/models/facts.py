@@ -26,10 +26,11 @@ import jsonschema
 from deploygen.errors import Origin, Problem, UserError
 from deploygen.load.yaml_source import display_path, read_yaml
 from deploygen.memory import kv_divisor
+from deploygen.paths import DATA_DIR, ROOT
 from deploygen.suggest import did_you_mean
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schema" / "model.schema.json"
-MODELS_DIR = Path(__file__).resolve().parents[2] / "data" / "models"
+SCHEMA_PATH = ROOT / "schema" / "model.schema.json"
+MODELS_DIR = DATA_DIR / "models"
 
 # Bytes per value of each --kv-cache-dtype SGLang accepts for a KV cache of that width.
 KV_DTYPE_BYTES = {"bfloat16": 2, "float16": 2, "fp8_e4m3": 1, "fp8_e5m2": 1}
