@@ -1,6 +1,6 @@
 """The new user's path, end to end in a scratch copy of the repository: facts of a model that is not
-shipped from the (stand-in) Hub, a profile for it, validate, render, plan, check, and the test suite's
-profile- and model-driven tests still passing with the extra files present."""
+shipped from the (stand-in) Hub (`model add`), a profile for it (`new`, then an edit), validate, render,
+plan, check, and the test suite's profile- and model-driven tests still passing with the extra files."""
 
 from __future__ import annotations
 
@@ -15,17 +15,9 @@ import yaml
 
 from conftest import HUB_FIXTURES, ROOT
 
-PROFILE = textwrap.dedent(
-    """\
-    # yaml-language-server: $schema=../schema/profile.schema.json
-    # Qwen3-8B on one L40S, from the smoke profile.
-    schema_version: 1
-    extends: smoke.yaml
-    description: Qwen3-8B on one L40S.
-
-    app:
-      name: qwen3-8b-l40s
-
+# The user's edit of the profile `new` writes: the model, the GPU and the context length.
+EDIT = textwrap.dedent(
+    """
     model:
       repo: Qwen/Qwen3-8B
       name: qwen3-8b
@@ -39,6 +31,10 @@ PROFILE = textwrap.dedent(
       context-length: 131072
     """
 )
+
+
+def line_of(text: str, start: str) -> int:
+    return next(n for n, line in enumerate(text.splitlines(), 1) if line.startswith(start))
 
 
 def scratch_copy(tmp_path):
@@ -79,25 +75,31 @@ def test_a_new_user_adds_a_model_writes_a_profile_and_renders_it(hub, tmp_path):
         "  a profile uses it with model.repo: Qwen/Qwen3-8B and model.facts: qwen3-8b\n"
     )
 
-    # First draft: the smoke model's facts left in place, and a context length the model does not have.
+    new = run("new", "qwen3-8b-l40s", "--extends", "smoke")
+    assert (new.returncode, new.stderr) == (0, "")
+    assert new.stdout.startswith("profiles/qwen3-8b-l40s.yaml: written\n")
     profile = repo / "profiles" / "qwen3-8b-l40s.yaml"
-    profile.write_text(PROFILE)
-    draft = run("validate", "qwen3-8b-l40s")
-    assert (draft.returncode, draft.stdout) == (1, "")
-    assert draft.stderr == (
-        "profiles/qwen3-8b-l40s.yaml:14:3: error[model-facts]: model.facts: data/models/qwen3-0.6b.yaml describes "
-        "Qwen/Qwen3-0.6B, not model.repo Qwen/Qwen3-8B\n"
+    assert run("validate", "qwen3-8b-l40s").returncode == 0  # valid as written: smoke under another app name
+
+    # First edit: the smoke model's facts left in place, and a context length the model does not have.
+    draft = profile.read_text() + EDIT
+    profile.write_text(draft)
+    first = run("validate", "qwen3-8b-l40s")
+    assert (first.returncode, first.stdout) == (1, "")
+    assert first.stderr == (
+        f"profiles/qwen3-8b-l40s.yaml:{line_of(draft, '  facts:')}:3: error[model-facts]: model.facts: "
+        "data/models/qwen3-0.6b.yaml describes Qwen/Qwen3-0.6B, not model.repo Qwen/Qwen3-8B\n"
         "    hint: write the facts of Qwen/Qwen3-8B with `generate.py model add Qwen/Qwen3-8B` and set "
         "model.facts: qwen3-8b\n"
     )
-    profile.write_text(PROFILE.replace("facts: qwen3-0.6b", "facts: qwen3-8b"))
+    profile.write_text(draft.replace("facts: qwen3-0.6b", "facts: qwen3-8b"))
     second = run("validate", "qwen3-8b-l40s")
     assert second.returncode == 1
     assert second.stderr.startswith(
-        "profiles/qwen3-8b-l40s.yaml:20:3: error[context-length-above-model]: sglang.context-length: "
-        "context-length 131,072 is above the model's maximum 40,960"
+        f"profiles/qwen3-8b-l40s.yaml:{line_of(draft, '  context-length:')}:3: error[context-length-above-model]: "
+        "sglang.context-length: context-length 131,072 is above the model's maximum 40,960"
     )
-    profile.write_text(PROFILE.replace("facts: qwen3-0.6b", "facts: qwen3-8b").replace("131072", "40960"))
+    profile.write_text(draft.replace("facts: qwen3-0.6b", "facts: qwen3-8b").replace("131072", "40960"))
 
     # A facts file edited by hand into an incomplete one: a located message, not a traceback.
     facts = repo / "data" / "models" / "qwen3-8b.yaml"
