@@ -8,7 +8,7 @@ DEPLOY_FILE = generated/$(PROFILE)/deploy.py
 
 .DEFAULT_GOAL := help
 .PHONY: help render render-all check validate explain diff list new plan model-add triage test coverage lint deploy setup-weights logs gate \
-	bench-render bench-lifecycle smoke bench clean
+	bench-render bench-lifecycle bench-multinode smoke bench clean
 
 help: ## list the targets
 	@echo "make TARGET [PROFILE=name]   (PROFILE is $(PROFILE) unless given)"
@@ -86,6 +86,9 @@ bench-render: $(VENV)/.installed ## time validate+render of every profile agains
 
 bench-lifecycle: $(VENV)/.installed ## this lifecycle vs the guide's, against the stand-in engine
 	$(PY) benchmarks/bench_lifecycle.py
+
+bench-multinode: $(VENV)/.installed ## fault timings of --local --nodes 2 against the stand-in engine
+	$(PY) benchmarks/bench_multinode.py
 
 smoke: $(VENV)/.installed ## one request per path against URL=... (API_KEY=...)
 	$(GEN) smoke $(URL)

@@ -23,3 +23,9 @@ def read_data(path: Path) -> Any:
 @functools.cache
 def gpu_facts() -> dict[str, dict[str, Any]]:
     return read_data(DATA_DIR / "gpus.yaml")["gpus"]
+
+
+@functools.cache
+def cluster_facts() -> dict[str, Any]:
+    """Modal's cluster network: RDMA and i6pn bandwidth per node."""
+    return read_data(DATA_DIR / "gpus.yaml")["clusters"]

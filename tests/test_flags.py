@@ -219,6 +219,12 @@ def test_a_flag_whose_sglang_action_raises_at_launch_is_an_error(tmp_path):
         ("port", "9000", "server.port"),
         ("api-key", "sk-local", "secrets.api_key (the name of a Modal secret holding API_KEY)"),
         ("model-path", "/weights", "model.path"),
+        ("nnodes", "2", "gpu.nodes"),
+        (
+            "dist-init-addr",
+            "10.0.0.1:20000",
+            "server.rendezvous_port (rank 0's cluster address is known only at start)",
+        ),
     ],
 )
 def test_a_flag_the_generator_derives_points_to_the_section_that_sets_it(tmp_path, flag, value, instead):

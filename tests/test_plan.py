@@ -104,6 +104,42 @@ def test_b200_prod_monthly_cost_of_the_three_strategies():
     assert cost["break_even"]["vs_always_on_h"]["value"] == pytest.approx(24 - per_activation, abs=1e-3)
 
 
+def test_a_cluster_is_planned_at_its_tp_and_billed_per_node_hour_for_every_node():
+    import yaml
+
+    from deploygen.validate import derived
+    from deploygen.paths import DATA_DIR
+
+    checked = check("glm-5.1-fp8-h100x16")
+    gpu = checked.profile.data["gpu"]
+    report = plan(checked.profile, checked.catalog)
+    memory, cost, concurrency = report["memory"], report["cost"], report["concurrency"]
+    gpus = gpu["nodes"] * gpu["count"]
+    checkpoint = derived.model_facts(checked.profile).checkpoint_gb
+    assert memory["weights_per_gpu_gb"]["value"] == pytest.approx(checkpoint / gpus)
+    assert memory["weights_per_gpu_gb"]["source"].endswith(f"/ (tp {gpus} x pp 1)")
+    price = yaml.safe_load((DATA_DIR / "prices.yaml").read_text())["gpu_usd_per_hour"][gpu["type"]]
+    assert cost["node_usd_per_hour"]["value"] == pytest.approx(price * gpu["count"])
+    assert cost["model"]["replica_usd_per_hour"]["value"] == pytest.approx(price * gpus)
+    assert cost["always_on"]["total_usd"]["value"] == pytest.approx(720 * price * gpus)
+    # Modal counts containers; a replica is a cluster of gpu.nodes of them.
+    scaling = checked.profile.data["scaling"]
+    assert concurrency["max_replicas"]["value"] == scaling["max_containers"] // gpu["nodes"]
+    assert concurrency["max_replicas"]["source"].endswith(f"/ gpu.nodes {gpu['nodes']}")
+    # Each node reads the whole checkpoint, all at once: the load takes what it takes on one node.
+    assert report["cold_start"]["weights_load_slow_s"]["value"] == checkpoint
+    assert "on each of the 2 nodes in parallel" in report["cold_start"]["weights_load_slow_s"]["source"]
+    assert any("3,200 Gbps per node" in note and "Only rank 0 receives HTTP" in note for note in report["notes"])
+
+
+def test_a_cluster_without_rdma_names_the_slower_link(tmp_path):
+    profile = child(
+        tmp_path, "gpu:\n  type: H100\n  count: 8\n  nodes: 2\n  rdma: false\n", parent="glm-5.1-fp8-h100x16"
+    )
+    notes = planned(str(profile))["notes"]
+    assert any("the private IPv6 network only, about 50 Gbps" in note for note in notes)
+
+
 def test_business_hours_profile_is_costed_with_its_own_cron():
     cost = planned("b200-business-hours")["cost"]
     source = cost["model"]["keepalive_covered_hours"]["source"]
@@ -157,7 +193,7 @@ def test_table_shows_each_number_with_its_source(capsys):
     out = capsys.readouterr().out
     rows = [" ".join(line.split()) for line in out.splitlines()]
     assert "KV tokens that fit 798,386 tokens KV pool bytes / KV bytes per token" in rows
-    assert "fleet in-flight ceiling 60 requests max_containers x effective per replica" in rows
+    assert "fleet in-flight ceiling 60 requests replicas at most x effective per replica" in rows
     assert "always-on $36,000 always-on replicas x 720 h x replica price" in rows
     assert "traffic $12,000 8 h/day x 30 days x replica price" in rows
 

@@ -67,19 +67,23 @@ def test_modal_objects_carry_the_profile_values(name):
     """Imports with the real modal package, offline, and reads Modal's own objects back."""
     profile = check(name).deployment.profile.data
     deploy = load_module(name)
-    server = deploy.Server._get_class_service_function().info()
     gpu, scaling, volumes = profile["gpu"], profile["scaling"], profile["volumes"]
+    if gpu["nodes"] > 1:  # a clustered @app.server (tests/test_multinode.py checks its cluster and HTTP settings)
+        server = deploy.Server._get_service_function().info()
+        assert (server.cluster_info.size, server.cluster_info.rdma) == (gpu["nodes"], gpu["rdma"])
+    else:
+        server = deploy.Server._get_class_service_function().info()
+        assert server.timeout == scaling["timeout"]
+        assert server.concurrency_info.max_inputs == scaling["max_inputs"]
+        assert server.concurrency_info.target_inputs == scaling["target_inputs"]
+        assert server.method_names == ["serve"]
     assert server.gpus == [(gpu["type"], gpu["count"])]
-    assert server.timeout == scaling["timeout"]
     assert server.startup_timeout == scaling["startup_timeout"]
-    assert server.concurrency_info.max_inputs == scaling["max_inputs"]
-    assert server.concurrency_info.target_inputs == scaling["target_inputs"]
     assert {path: mount.name for path, mount in server.volumes.items()} == {
         volumes["weights"]["mount"]: volumes["weights"]["name"],
         volumes["compile_cache"]["mount"]: volumes["compile_cache"]["name"],
     }
     assert server.secrets == secret_infos(profile["secrets"]["api_key"])
-    assert server.method_names == ["serve"]
 
     download = deploy.download_model.info()
     lifecycle = profile["lifecycle"]["download"]
@@ -93,6 +97,7 @@ def test_modal_objects_carry_the_profile_values(name):
     if profile["lifecycle"]["compile"]["enabled"] and profile["engine"] == "sglang":
         compile_info = deploy.compile_deepgemm.info()
         assert compile_info.gpus == [(gpu["type"], gpu["count"])]
+        assert (compile_info.cluster_info.size if compile_info.cluster_info else 1) == gpu["nodes"]
         assert compile_info.timeout == profile["lifecycle"]["compile"]["timeout"]
     else:
         # A disabled feature is not rendered at all: no function, no marker, no dead branch.

@@ -485,6 +485,123 @@ def test_a_branch_revision_is_a_note_and_a_commit_is_not(tmp_path):
     assert findings(commit, "model-revision") == []
 
 
+CLUSTER = "glm-5.1-fp8-h100x16"
+
+
+@covers("parallel-size")
+def test_tp_times_pp_must_use_every_gpu_of_the_cluster(tmp_path):
+    profile = child(tmp_path, "sglang:\n  tp-size: 8\n", parent=CLUSTER)
+    assert findings(profile, "parallel-size") == [
+        f"{profile}:4:3: error[parallel-size]: sglang.tp-size: tp-size 8 x pp-size 1 = 8, but the cluster has 16 GPUs "
+        "(2 nodes)\n    hint: leave tp-size unset (it is derived from gpu.count x gpu.nodes) or make tp-size x pp-size "
+        "equal gpu.count x gpu.nodes"
+    ]
+
+
+def test_data_parallel_across_nodes_needs_dp_attention(tmp_path):
+    profile = child(tmp_path, "sglang:\n  tp-size: 8\n  dp-size: 2\n", parent=CLUSTER)
+    assert findings(profile, "parallel-size") == [
+        f"{profile}:5:3: error[parallel-size]: sglang.dp-size: dp-size 2 across 2 nodes: SGLang supports multi-node "
+        "data parallelism only with DP attention\n"
+        "    hint: set enable-dp-attention, or give each replica one node and let Modal run more replicas"
+    ]
+    attention = child(
+        tmp_path, "sglang:\n  dp-size: 2\n  enable-dp-attention: true\n", parent=CLUSTER, name="attention"
+    )
+    assert findings(attention, "parallel-size") == []
+
+
+@covers("cluster-full-nodes")
+def test_a_cluster_takes_whole_hosts(tmp_path):
+    profile = child(tmp_path, "gpu:\n  type: H100\n  count: 4\n  nodes: 4\n", parent=CLUSTER)
+    assert findings(profile, "cluster-full-nodes") == [
+        f"{profile}:5:3: error[cluster-full-nodes]: gpu.count: a Modal cluster takes whole hosts, 8 H100 GPUs each, "
+        "but gpu.count is 4\n    hint: set gpu.count to 8"
+    ]
+
+
+def test_one_node_may_use_part_of_a_host(tmp_path):
+    profile = child(tmp_path, "gpu:\n  type: H100\n  count: 4\n  nodes: 1\n", parent=CLUSTER)
+    assert findings(profile, "cluster-full-nodes") == []
+
+
+def test_the_cluster_size_is_within_modals_limit(tmp_path):
+    profile = load_profile(str(child(tmp_path, "gpu:\n  type: H100\n  count: 8\n  nodes: 33\n", parent=CLUSTER)))
+    assert [str(p) for p in schema_problems(profile)] == [
+        f"{profile.path}:6:3: error: gpu.nodes: 33 is greater than the maximum of 32\n    hint: Containers (nodes) "
+        "per replica. Above 1 a replica is a Modal cluster (@modal.clustered): SGLang runs on every node with "
+        "--nnodes/--node-rank and only rank 0 serves HTTP. Modal allows up to 32 nodes and 256 GPUs "
+        "(docs/multinode.md)."
+    ]
+
+
+@covers("cluster-scaling")
+def test_container_counts_are_whole_clusters(tmp_path):
+    profile = child(tmp_path, "scaling:\n  min_containers: 1\n  max_containers: 3\n", parent=CLUSTER)
+    assert findings(profile, "cluster-scaling") == [
+        f"{profile}:4:3: error[cluster-scaling]: scaling.min_containers: min_containers 1 is not a multiple of the "
+        "cluster size 2: Modal counts containers, and a replica is 2 of them\n    hint: use a multiple of 2, e.g. 2",
+        f"{profile}:5:3: error[cluster-scaling]: scaling.max_containers: max_containers 3 is not a multiple of the "
+        "cluster size 2: Modal counts containers, and a replica is 2 of them\n    hint: use a multiple of 2, e.g. 2",
+    ]
+
+
+@covers("cluster-ports")
+def test_the_rendezvous_and_watch_ports_are_not_the_http_port(tmp_path):
+    profile = child(tmp_path, "server:\n  rendezvous_port: 8000\n  cluster_watch_port: 8000\n", parent=CLUSTER)
+    assert findings(profile, "cluster-ports") == [
+        f"{profile}:4:3: error[cluster-ports]: server.rendezvous_port: server.port 8000 is taken by SGLang's "
+        "rendezvous (8000)\n    hint: give the rendezvous its own port, e.g. 20000",
+        f"{profile}:5:3: error[cluster-ports]: server.cluster_watch_port: server.cluster_watch_port 8000 is taken by "
+        "SGLang's rendezvous (8000)\n    hint: give the cluster watch its own port, e.g. 20100",
+    ]
+
+
+def test_dp_attention_takes_the_five_ports_after_the_rendezvous(tmp_path):
+    body = "server:\n  rendezvous_port: 7996\nsglang:\n  dp-size: 2\n  enable-dp-attention: true\n"
+    profile = child(tmp_path, body, parent=CLUSTER)
+    assert findings(profile, "cluster-ports") == [
+        f"{profile}:4:3: error[cluster-ports]: server.rendezvous_port: server.port 8000 is taken by SGLang's "
+        "rendezvous (7996-8001)\n    hint: give the rendezvous its own port, e.g. 20000"
+    ]
+    assert (
+        findings(child(tmp_path, "server:\n  rendezvous_port: 7996\n", parent=CLUSTER, name="tp"), "cluster-ports")
+        == []
+    )
+
+
+@covers("cluster-rdma")
+def test_tensor_parallel_across_nodes_without_rdma_is_a_warning_with_the_bandwidths(tmp_path):
+    profile = child(tmp_path, "gpu:\n  type: H100\n  count: 8\n  nodes: 2\n  rdma: false\n", parent=CLUSTER)
+    assert findings(profile, "cluster-rdma") == [
+        f"{profile}:7:3: warning[cluster-rdma]: gpu.rdma: tp-size 16 spans 2 nodes without RDMA: every layer's "
+        "all-reduce crosses the private IPv6 network (about 50 Gbps) instead of RDMA (3,200 Gbps per node)\n"
+        "    hint: set gpu.rdma: true"
+    ]
+
+
+@covers("cluster-flags")
+def test_a_version_without_multi_node_flags_cannot_run_a_cluster(tmp_path, monkeypatch):
+    import json
+
+    from deploygen.sglang import catalog as catalogs
+
+    real = json.loads((catalogs.CATALOG_DIR / "0.5.10.json").read_text())
+    real["flags"] = [f for f in real["flags"] if f["dest"] not in ("nnodes", "node_rank")]
+    (tmp_path / "0.5.9.json").write_text(json.dumps(real))
+    monkeypatch.setattr(catalogs, "CATALOG_DIR", tmp_path)
+    catalogs.load_catalog.cache_clear()
+    try:
+        body = "image:\n  sglang_image: lmsysorg/sglang:v0.5.9-cu130\n  sglang_version: 0.5.9\n"
+        profile = child(tmp_path, body, parent=CLUSTER)
+        assert findings(profile, "cluster-flags") == [
+            f"{profile}:5:3: error[cluster-flags]: image.sglang_version: SGLang 0.5.9 has no --nnodes, --node-rank: "
+            "it cannot run on several nodes\n    hint: pin an SGLang version with multi-node flags, or use one node"
+        ]
+    finally:
+        catalogs.load_catalog.cache_clear()
+
+
 def test_every_rule_has_a_test_that_triggers_it():
     from test_vllm_rules import COVERED as VLLM_COVERED  # the vLLM rules are tested there
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from deploygen.errors import UserError
-from deploygen.facts import VOLUME_READ_GB_PER_S, gpu_facts
+from deploygen.facts import VOLUME_READ_GB_PER_S, cluster_facts, gpu_facts
 from deploygen.load import ResolvedProfile
 from deploygen.load.yaml_source import display_path
 from deploygen.memory import memory_per_gpu
@@ -283,15 +283,21 @@ def _concurrency(profile: ResolvedProfile, running: int | None, running_source: 
             "requests",
             f"max_inputs; {running_source} (not modelled)",
         )
-    replicas = scaling["max_containers"]
+    # Modal counts containers; a replica of a multi-node profile is a cluster of `nodes` of them.
+    nodes = profile.data["gpu"]["nodes"]
+    per = f" / gpu.nodes {nodes}" if nodes > 1 else ""
+    replicas = scaling["max_containers"] // nodes
     out["min_replicas"] = quantity(
-        "replicas kept warm", scaling["min_containers"], "replicas", where(profile, "scaling", "min_containers")
+        "replicas kept warm",
+        scaling["min_containers"] // nodes,
+        "replicas",
+        where(profile, "scaling", "min_containers") + per,
     )
     out["max_replicas"] = quantity(
-        "replicas at most", replicas, "replicas", where(profile, "scaling", "max_containers")
+        "replicas at most", replicas, "replicas", where(profile, "scaling", "max_containers") + per
     )
     out["fleet_ceiling"] = quantity(
-        "fleet in-flight ceiling", replicas * effective, "requests", "max_containers x effective per replica"
+        "fleet in-flight ceiling", replicas * effective, "requests", "replicas at most x effective per replica"
     )
     target = scaling.get("target_inputs")
     out["scale_out_at"] = quantity(
@@ -306,6 +312,10 @@ def _concurrency(profile: ResolvedProfile, running: int | None, running_source: 
 def _cold_start(profile: ResolvedProfile) -> dict[str, Any]:
     facts = derived.model_facts(profile)
     checkpoint = round(facts.checkpoint_gb, 1)
+    nodes = profile.data["gpu"]["nodes"]
+    # Every rank reads every shard and keeps its slice (SGLang's default loader, docs/sources.md#sglang-multi-node):
+    # each node reads the whole checkpoint, all nodes at once, so a cluster loads no faster than one node.
+    per_node = f", on each of the {nodes} nodes in parallel" if nodes > 1 else ""
     out: dict[str, Any] = {}
     for speed, rate in VOLUME_READ_GB_PER_S.items():
         out[f"weights_load_{speed}_s"] = quantity(
@@ -313,7 +323,7 @@ def _cold_start(profile: ResolvedProfile) -> dict[str, Any]:
             round(checkpoint / rate, 1),
             "s",
             f"{models_file(profile)} checkpoint_bytes, {checkpoint:g} GB / {rate:g} GB/s "
-            "(docs/sources.md#modal-volumes)",
+            "(docs/sources.md#modal-volumes)" + per_node,
         )
     out["jit_compile_cached_s"] = quantity(
         "JIT compile, cache present", 0, "s", "kernels loaded from the compile cache volume"
@@ -382,6 +392,20 @@ def plan(profile: ResolvedProfile, catalog: Catalog | VllmCatalog, *, active_hou
         *cost_notes,
         f"Cold start: warmup {WARMUP_S} s is an assumption; container allocation and image pull are not included.",
     ]
+    gpu = data["gpu"]
+    if gpu["nodes"] > 1:
+        net = cluster_facts()
+        link = (
+            f"RDMA, {net['rdma_gbps']:,} Gbps per node (modal.com/docs/guide/multi-node-clusters)"
+            if gpu["rdma"]
+            else f"the private IPv6 network only, about {net['i6pn_gbps']} Gbps "
+            "(modal.com/docs/guide/private-networking)"
+        )
+        notes.append(
+            f"A replica is a Modal cluster of {gpu['nodes']} nodes: tensor parallelism all-reduces every layer "
+            f"across the inter-node link, {link}; inside a node the GPUs talk over NVLink. Only rank 0 "
+            "receives HTTP. Each node reads the whole checkpoint, all nodes in parallel (docs/multinode.md)."
+        )
     if profile.flag("speculative-algorithm") or (vllm and derived.vllm_speculative_config(profile)):
         notes.append("Speculative decoding: the draft model's (MTP layer's) weights and KV are not modelled in memory.")
     if data["scaling"].get("region"):
@@ -407,7 +431,8 @@ def plan(profile: ResolvedProfile, catalog: Catalog | VllmCatalog, *, active_hou
         "description": data.get("description", ""),
         "sources": [display_path(p) for p in profile.sources],
         "deployment": {
-            "gpu": f"{data['gpu']['count']}x {data['gpu']['type']}",
+            "gpu": f"{data['gpu']['count']}x {data['gpu']['type']}"
+            + (f" on each of {data['gpu']['nodes']} nodes" if data["gpu"]["nodes"] > 1 else ""),
             "arch": gpu_facts()[data["gpu"]["type"]]["arch"],
             "engine": "vLLM" if vllm else "SGLang",
             "engine_version": data["image"]["vllm_version" if vllm else "sglang_version"],

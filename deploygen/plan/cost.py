@@ -142,7 +142,7 @@ def cost_section(
 ) -> tuple[dict[str, Any], list[str]]:
     """The plan's cost section, and the notes it needs."""
     data = profile.data
-    gpu_type, count = data["gpu"]["type"], data["gpu"]["count"]
+    gpu_type, count, nodes = data["gpu"]["type"], data["gpu"]["count"], data["gpu"]["nodes"]
     table = prices()
     if gpu_type not in table["gpu_usd_per_hour"]:
         known = ", ".join(table["gpu_usd_per_hour"])
@@ -157,7 +157,9 @@ def cost_section(
         )
     else:
         multiplier, region_source = 1.0, "scaling.region unset: Modal picks the region, no surcharge"
-    rate = gpu_price * count * multiplier
+    # A cluster bills every node: the price per node-hour times the nodes of a replica.
+    node_rate = gpu_price * count * multiplier
+    rate = node_rate * nodes
     window = data["scaling"]["scaledown_window"]
 
     keepalive = data["keepalive"]
@@ -173,17 +175,31 @@ def cost_section(
     coverage = keepalive_coverage(schedule, timezone, window, cold_start_s)
     covered = coverage.hours
 
-    model = CostModel(rate, window / 3600, cold_start_s / 3600, covered, max(data["scaling"]["min_containers"], 1))
+    # Modal counts containers; a replica is `nodes` of them.
+    always_on = max(data["scaling"]["min_containers"] // nodes, 1)
+    model = CostModel(rate, window / 3600, cold_start_s / 3600, covered, always_on)
     gpu_source = f"{PRICES} gpu_usd_per_hour.{gpu_type} ({table['as_of']})"
     out: dict[str, Any] = {
         "gpu_usd_per_hour": quantity(f"{gpu_type} price per GPU", gpu_price, "USD/h", gpu_source),
-        "gpu_count": quantity("GPUs per replica", count, "GPUs", where(profile, "gpu", "count")),
+        "gpu_count": quantity(
+            "GPUs per node" if nodes > 1 else "GPUs per replica", count, "GPUs", where(profile, "gpu", "count")
+        ),
         "region_multiplier": quantity("region multiplier", multiplier, "x", region_source),
         "active_hours_per_day": quantity("active hours per day", active_hours, "h/day", "--active-hours"),
     }
+    if nodes > 1:
+        out["nodes"] = quantity("nodes per replica", nodes, "nodes", where(profile, "gpu", "nodes"))
+        out["node_usd_per_hour"] = quantity(
+            "price per node-hour", round(node_rate, 4), "USD/h", "GPU price x GPUs per node x region multiplier"
+        )
     out["model"] = {
         "replica_usd_per_hour": quantity(
-            "replica price", round(rate, 4), "USD/h", "GPU price x GPUs per replica x region multiplier"
+            "replica price",
+            round(rate, 4),
+            "USD/h",
+            "price per node-hour x nodes per replica"
+            if nodes > 1
+            else "GPU price x GPUs per replica x region multiplier",
         ),
         "scaledown_window_s": quantity(
             "idle tail per activation", window, "s", where(profile, "scaling", "scaledown_window")
@@ -213,7 +229,7 @@ def cost_section(
             "always-on replicas",
             model.always_on_replicas,
             "replicas",
-            f"max(1, {where(profile, 'scaling', 'min_containers')})",
+            f"max(1, {where(profile, 'scaling', 'min_containers')}" + (f" / gpu.nodes {nodes})" if nodes > 1 else ")"),
         ),
     }
     parts = model.scale_to_zero_parts(active_hours)

@@ -100,11 +100,12 @@ def plan_deployment(profile: ResolvedProfile, catalog: Catalog | VllmCatalog) ->
     data = profile.data
     flags = dict(data.get("sglang", {}))
     has_tp = any(k in flags for k in ("tp-size", "tensor-parallel-size"))
+    nodes = data["gpu"]["nodes"]
     # Flags the command always carries, from the values they derive from.
     derived: dict[str, tuple[Any, Path_]] = {
         "model-path": (data["model"]["path"], ("model", "path")),
         "served-model-name": (data["model"]["name"], ("model", "name")),
-        **({} if has_tp else {"tp-size": (derived_tp_size(profile), ("gpu", "count"))}),
+        **({} if has_tp else {"tp-size": (derived_tp_size(profile), ("gpu", "nodes" if nodes > 1 else "count"))}),
         "host": ("0.0.0.0", ()),
         "port": (data["server"]["port"], ("server", "port")),
     }

@@ -25,6 +25,8 @@ HOUR = 60 * MINUTE
 
 # The runtime modules in the order the rendered file includes them, after the Modal code.
 LIBRARY = ("request_paths", "engine", "weights", "local")
+# And for a multi-node profile, the cluster's.
+CLUSTER_LIBRARY = ("cluster_link", "cluster")
 
 # Flags whose value is one of the file's constants: the command reads them from there.
 CONSTANT_FLAGS = {
@@ -99,6 +101,8 @@ class View:
     concurrency: Line
     web_startup_timeout: str
     keepalive: tuple[Line, ...] | None  # None: no keep-alive cron
+    # A multi-node profile: the arguments of its clustered @app.server; None: one node.
+    cluster_server: tuple[Line, ...] | None
     early_runtime: RuntimeModule
     library: tuple[RuntimeModule, ...]
 
@@ -157,7 +161,8 @@ class _Builder:
         engine = ENGINES[data["engine"]]
         # vLLM compiles at its first start: no DeepGEMM precompile function, whatever lifecycle.compile says.
         compile_on = lifecycle["compile"]["enabled"] and data["engine"] == "sglang"
-        library = tuple(runtime_module(name) for name in LIBRARY)
+        clustered = data["gpu"]["nodes"] > 1
+        library = tuple(runtime_module(name) for name in LIBRARY + (CLUSTER_LIBRARY if clustered else ()))
         early = runtime_module(engine.caches_module)
         # The Modal code itself reads os.environ and exits through sys.exit.
         stdlib = set().union(early.imports, *(module.imports for module in library), {"import os", "import sys"})
@@ -189,6 +194,7 @@ class _Builder:
             concurrency=self.concurrency(),
             web_startup_timeout=seconds(data["scaling"]["web_startup_timeout"]),
             keepalive=self.keepalive() if data["keepalive"]["enabled"] else None,
+            cluster_server=self.cluster_server() if clustered else None,
             early_runtime=early,
             library=library,
         )
@@ -244,6 +250,7 @@ class _Builder:
             self.constant("PORT", ("server", "port")),
             self.constant(f"{engine.upper()}_VERSION", ("image", f"{engine}_version")),
             self.constant(f"{engine.upper()}_IMAGE", ("image", f"{engine}_image")),
+            *((blank, *self.cluster()) if data["gpu"]["nodes"] > 1 else ()),
             blank,
             self.constant("WEIGHTS_VOLUME", ("volumes", "weights", "name")),
             self.constant("WEIGHTS_MOUNT", ("volumes", "weights", "mount")),
@@ -262,12 +269,14 @@ class _Builder:
             Line('CACHE_DIR = f"{CACHE_MOUNT}/{GPU_ARCH}-{IMAGE_SLUG}"'),
         ]
         if compile_on:
+            key = '"gpu_type": GPU_TYPE, "gpu_arch": GPU_ARCH, "sglang_version": SGLANG_VERSION, "image": SGLANG_IMAGE'
+            if data["gpu"]["nodes"] > 1:
+                key += ', "nodes": CLUSTER_SIZE'  # the per-rank shapes are the cluster's
             lines += [
                 # The slug holds only [A-Za-z0-9._-]: nothing in it can act inside the f-string.
                 Line(f'COMPILE_MARKER = f"{{CACHE_DIR}}/.compiled-{model_slug}.json"'),
                 Line(
-                    'COMPILE_KEY = {"gpu_type": GPU_TYPE, "gpu_arch": GPU_ARCH, "sglang_version": SGLANG_VERSION, '
-                    '"image": SGLANG_IMAGE}',
+                    f"COMPILE_KEY = {{{key}}}",
                     comment_block(["What compiled kernels depend on: a different value means they must be rebuilt."]),
                 ),
             ]
@@ -296,8 +305,11 @@ class _Builder:
         if not flag.values:
             return Line(f"{option},", self.comments(flag.source))
         constant = CONSTANT_FLAGS.get(flag.source)
-        if flag.option == "--tp-size" and flag.values == (str(self.data["gpu"]["count"]),):
+        gpu = self.data["gpu"]
+        if flag.option == "--tp-size" and gpu["nodes"] == 1 and flag.values == (str(gpu["count"]),):
             constant = "str(GPU_COUNT)"
+        if flag.option == "--tp-size" and gpu["nodes"] > 1 and flag.values == (str(gpu["count"] * gpu["nodes"]),):
+            constant = "str(CLUSTER_SIZE * GPU_COUNT)"
         if constant:
             return Line(f"{option}, {constant},", self.comments(flag.source))
         return Line(f"{option}, {' '.join(py_literal(v) + ',' for v in flag.values)}", self.comments(flag.source))
@@ -327,6 +339,81 @@ class _Builder:
             arguments += f", target_inputs={py_literal(scaling['target_inputs'])}"
         comments = self.comments(("scaling", "max_inputs")) + self.comments(("scaling", "target_inputs"))
         return Line(f"@modal.concurrent({arguments})", comments)
+
+    def cluster(self) -> tuple[Line, ...]:
+        return (
+            self.constant(
+                "CLUSTER_SIZE",
+                ("gpu", "nodes"),
+                default=(
+                    "A replica is a Modal cluster of CLUSTER_SIZE containers (nodes) of GPU_COUNT GPUs, one SGLang",
+                    "rank on each, tensor parallelism across them; Modal routes HTTP to rank 0 only.",
+                ),
+            ),
+            self.constant(
+                "CLUSTER_RDMA",
+                ("gpu", "rdma"),
+                default=("RDMA between the nodes (3,200 Gbps per node); without it, the private IPv6 network.",),
+            ),
+            self.constant(
+                "RENDEZVOUS_PORT",
+                ("server", "rendezvous_port"),
+                default=("Rank 0's port for SGLang's --dist-init-addr.",),
+            ),
+            self.constant(
+                "CLUSTER_WATCH_PORT",
+                ("server", "cluster_watch_port"),
+                default=("Rank 0's port for the ranks' watch of each other.",),
+            ),
+            Line(
+                'CLUSTER_ADDRESS_FAMILY = "ipv4"',
+                comment_block(
+                    ["The cluster addresses SGLang gets, as Modal's SGLang-based cluster examples use them."]
+                ),
+            ),
+            Line(
+                "CLUSTER_JOIN_TIMEOUT = 10 * MINUTES",
+                comment_block(
+                    ["Modal starts a cluster's containers together; this bounds how far apart they may start."]
+                ),
+            ),
+        )
+
+    def cluster_server(self) -> tuple[Line, ...]:
+        scaling = self.data["scaling"]
+        lines = [
+            self.kwarg(
+                "startup_timeout",
+                ("scaling", "startup_timeout"),
+                seconds,
+                default=("Covers the cluster join, weight load, CUDA graph capture and warmup in @modal.enter.",),
+            ),
+            self.kwarg(
+                "min_containers",
+                ("scaling", "min_containers"),
+                default=("Modal counts containers: multiples of CLUSTER_SIZE, one cluster per replica.",),
+            ),
+            self.kwarg("max_containers", ("scaling", "max_containers")),
+            self.kwarg("scaledown_window", ("scaling", "scaledown_window"), seconds),
+            Line(
+                f"target_concurrency={py_literal(scaling['target_inputs'] or scaling['max_inputs'])},",
+                comment_block(
+                    [
+                        "Requests per replica (all on rank 0) the autoscaler aims at: scaling.target_inputs, else",
+                        "max_inputs. No cap: SGLang queues what exceeds its --max-running-requests.",
+                    ]
+                ),
+            ),
+            self.kwarg(
+                "exit_grace_period",
+                ("lifecycle", "shutdown", "grace_period"),
+                lambda grace: py_literal(int(grace)),
+                default=("Requests in flight may finish before SIGTERM reaches the ranks.",),
+            ),
+        ]
+        if scaling["region"] is not None:
+            lines.append(self.kwarg("compute_region", ("scaling", "region")))
+        return tuple(lines)
 
     def keepalive(self) -> tuple[Line, ...]:
         return (

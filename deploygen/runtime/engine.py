@@ -23,12 +23,19 @@ class EngineError(RuntimeError):
 
 
 _LOG_LOCK = threading.Lock()
+_LOG_PREFIX = ""
+
+
+def set_log_prefix(prefix: str) -> None:
+    """Start every line with it: a cluster's ranks mark their lines, which `modal app logs` interleaves."""
+    global _LOG_PREFIX
+    _LOG_PREFIX = prefix
 
 
 def log(line: str) -> None:
     """One write per line under a lock: engine output, health and warmup threads never interleave."""
     with _LOG_LOCK:
-        sys.stdout.write(line + "\n")
+        sys.stdout.write("".join(f"{_LOG_PREFIX}{part}\n" for part in line.split("\n")))
         sys.stdout.flush()
 
 

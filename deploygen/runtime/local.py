@@ -13,9 +13,18 @@ from deploygen.runtime.weights import check_weights
 
 
 def local_arguments(
-    description: str, port: int, model_path: str, cache_dir: str, health_timeout: float, shutdown_grace: float
+    description: str,
+    port: int,
+    model_path: str,
+    cache_dir: str,
+    health_timeout: float,
+    shutdown_grace: float,
+    cluster: tuple[int, int, int] | None = None,
 ) -> argparse.Namespace:
-    """The command line of `deploy.py --local`, with this deployment's values as defaults."""
+    """The command line of `deploy.py --local`, with this deployment's values as defaults.
+
+    cluster: (nodes, rendezvous port, watch port) of a multi-node deployment, which runs one process per rank.
+    """
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--local", action="store_true", help="run SGLang here with the deployed lifecycle")
     parser.add_argument("--port", type=int, default=port)
@@ -23,9 +32,17 @@ def local_arguments(
     parser.add_argument("--cache-dir", default=cache_dir)
     parser.add_argument("--health-timeout", type=float, default=health_timeout)
     parser.add_argument("--shutdown-grace", type=float, default=shutdown_grace)
+    if cluster is not None:
+        nodes, rendezvous_port, watch_port = cluster
+        parser.add_argument("--nodes", type=int, default=nodes, help="ranks to run here, one process each")
+        parser.add_argument("--rendezvous-port", type=int, default=rendezvous_port)
+        parser.add_argument("--watch-port", type=int, default=watch_port)
+        parser.add_argument("--node-rank", type=int, help=argparse.SUPPRESS)  # each rank's process gets its own
     args = parser.parse_args()
     if not args.local:
         parser.error("use `modal run`/`modal deploy` for Modal, or --local to run here")
+    if cluster is not None and args.nodes < 1:
+        parser.error("--nodes must be at least 1")
     return args
 
 

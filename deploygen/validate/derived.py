@@ -57,10 +57,16 @@ def max_running_requests(profile: ResolvedProfile) -> tuple[int | None, bool]:
     return None, False
 
 
+def total_gpus(profile: ResolvedProfile) -> int:
+    """The GPUs of one replica: gpu.count on each of gpu.nodes containers."""
+    gpu = profile.data["gpu"]
+    return gpu["count"] * gpu.get("nodes", 1)
+
+
 def derived_tp_size(profile: ResolvedProfile) -> int:
-    """tp-size when the profile leaves it unset: every GPU of the container, over the pipeline stages."""
+    """tp-size when the profile leaves it unset: every GPU of the replica, over the pipeline stages."""
     pp = profile.flag(*PP_FLAGS, default=1)
-    gpus = profile.data["gpu"]["count"]
+    gpus = total_gpus(profile)
     return gpus // pp if isinstance(pp, int) and pp > 0 else gpus
 
 

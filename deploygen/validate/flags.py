@@ -24,6 +24,10 @@ DERIVED = {
     "host": "(always 0.0.0.0 inside the container)",
     "port": "server.port",
     "api-key": "secrets.api_key (the name of a Modal secret holding API_KEY)",
+    "nnodes": "gpu.nodes",
+    "node-rank": "gpu.nodes (each container passes its own rank)",
+    "dist-init-addr": "server.rendezvous_port (rank 0's cluster address is known only at start)",
+    "nccl-init-addr": "server.rendezvous_port (rank 0's cluster address is known only at start)",
 }
 HUMAN_INT = "human_readable_int"
 # Types whose argument SGLang parses as JSON.

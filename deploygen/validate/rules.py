@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from deploygen.errors import Problem, Severity, UserError
-from deploygen.facts import VOLUME_READ_GB_PER_S, gpu_facts
+from deploygen.facts import VOLUME_READ_GB_PER_S, cluster_facts, gpu_facts
 from deploygen.load import ResolvedProfile, available_profiles, load_profile, profile_path
 from deploygen.memory import memory_per_gpu
 from deploygen.suggest import did_you_mean
@@ -84,15 +84,141 @@ def gpu_count(profile: ResolvedProfile) -> Iterator[Finding]:
         yield Finding(f"Modal allows at most {limit} {gpu['type']} GPUs per container", ("gpu", "count"))
 
 
-@rule("parallel-size", Severity.ERROR, "docs/sources.md#parallel-sizes: tp-size x pp-size GPUs per replica", SGLANG)
+@rule(
+    "parallel-size",
+    Severity.ERROR,
+    "docs/sources.md#parallel-sizes and #sglang-multi-node: tp x pp GPUs per replica, multi-node DP only with DP "
+    "attention",
+    SGLANG,
+)
 def parallel_sizes(profile: ResolvedProfile) -> Iterator[Finding]:
     tp, pp = derived.parallel_sizes(profile)
-    count = profile.data["gpu"]["count"]
-    if tp * pp != count:
+    dp = _number(profile, "dp-size", "data-parallel-size", default=1)
+    nodes = profile.data["gpu"]["nodes"]
+    # With DP attention the DP groups share the TP GPUs; without it each DP replica has tp x pp GPUs of its own.
+    replicas = 1 if profile.flag("enable-dp-attention") else dp
+    gpus = derived.total_gpus(profile)
+    where = f"the container has {gpus} GPUs" if nodes == 1 else f"the cluster has {gpus} GPUs ({nodes} nodes)"
+    if tp * pp * replicas != gpus:
+        names = "tp-size x pp-size" + (" x dp-size" if replicas > 1 else "")
+        product = f"tp-size {tp} x pp-size {pp}" + (f" x dp-size {dp}" if replicas > 1 else "")
+        total = "gpu.count" if nodes == 1 else "gpu.count x gpu.nodes"
         yield Finding(
-            f"tp-size {tp} x pp-size {pp} = {tp * pp}, but the container has {count} GPUs",
+            f"{product} = {tp * pp * replicas}, but {where}",
             _flag_path(profile, "tp-size", "tensor-parallel-size", "pp-size"),
-            "leave tp-size unset (it is derived from gpu.count) or make tp-size x pp-size equal gpu.count",
+            f"leave tp-size unset (it is derived from {total}) or make {names} equal {total}",
+        )
+    if nodes > 1 and replicas > 1:
+        yield Finding(
+            f"dp-size {dp} across {nodes} nodes: SGLang supports multi-node data parallelism only with DP attention",
+            _flag_path(profile, "dp-size", "data-parallel-size"),
+            "set enable-dp-attention, or give each replica one node and let Modal run more replicas",
+        )
+
+
+@rule("cluster-engine", Severity.ERROR, "docs/multinode.md: multi-node serving is generated for SGLang", VLLM)
+def cluster_engine(profile: ResolvedProfile) -> Iterator[Finding]:
+    if profile.data["gpu"]["nodes"] > 1:
+        yield Finding(
+            f"deploygen generates multi-node serving for SGLang only, not for {profile.data['engine']}",
+            ("gpu", "nodes"),
+            "use one node (gpu.nodes: 1) with vLLM, or engine: sglang",
+        )
+
+
+@rule(
+    "cluster-full-nodes",
+    Severity.ERROR,
+    "modal/_partial_function.py clustered(): each container requests all GPUs on its host",
+)
+def cluster_full_nodes(profile: ResolvedProfile) -> Iterator[Finding]:
+    gpu = profile.data["gpu"]
+    per_host = gpu_facts()[gpu["type"]]["max_count"]
+    if gpu["nodes"] > 1 and gpu["count"] != per_host:
+        yield Finding(
+            f"a Modal cluster takes whole hosts, {per_host} {gpu['type']} GPUs each, but gpu.count is {gpu['count']}",
+            ("gpu", "count"),
+            f"set gpu.count to {per_host}",
+        )
+
+
+@rule(
+    "cluster-scaling",
+    Severity.ERROR,
+    "modal/_functions.py: container counts of a clustered function are multiples of the cluster size",
+)
+def cluster_scaling(profile: ResolvedProfile) -> Iterator[Finding]:
+    nodes = profile.data["gpu"]["nodes"]
+    if nodes == 1:
+        return
+    scaling = profile.data["scaling"]
+    for field in ("min_containers", "max_containers", "buffer_containers"):
+        value = scaling.get(field)
+        if value and value % nodes:
+            yield Finding(
+                f"{field} {value} is not a multiple of the cluster size {nodes}: Modal counts containers, "
+                f"and a replica is {nodes} of them",
+                ("scaling", field),
+                f"use a multiple of {nodes}, e.g. {max(nodes, value // nodes * nodes)}",
+            )
+
+
+@rule("cluster-ports", Severity.ERROR, "SGLang PortArgs: DP attention uses the rendezvous port + 1..5", SGLANG)
+def cluster_ports(profile: ResolvedProfile) -> Iterator[Finding]:
+    if profile.data["gpu"]["nodes"] == 1:
+        return
+    server = profile.data["server"]
+    http, rendezvous, watch = server["port"], server["rendezvous_port"], server["cluster_watch_port"]
+    # SGLang's DP attention takes the ports after the rendezvous port (port_base = rendezvous + 1, and four more).
+    span = 6 if profile.flag("enable-dp-attention") else 1
+    taken = range(rendezvous, rendezvous + span)
+    shown = f"{taken.start}" if span == 1 else f"{taken.start}-{taken.stop - 1}"
+    if http in taken:
+        yield Finding(
+            f"server.port {http} is taken by SGLang's rendezvous ({shown})",
+            ("server", "rendezvous_port"),
+            "give the rendezvous its own port, e.g. 20000",
+        )
+    if watch in taken or watch == http:
+        yield Finding(
+            f"server.cluster_watch_port {watch} is taken by "
+            + (f"SGLang's rendezvous ({shown})" if watch in taken else "the HTTP server"),
+            ("server", "cluster_watch_port"),
+            "give the cluster watch its own port, e.g. 20100",
+        )
+
+
+@rule(
+    "cluster-rdma",
+    Severity.WARNING,
+    "modal.com/docs/guide/multi-node-clusters (RDMA) and /private-networking (i6pn)",
+)
+def cluster_rdma(profile: ResolvedProfile) -> Iterator[Finding]:
+    gpu = profile.data["gpu"]
+    tp, _ = derived.parallel_sizes(profile)
+    if gpu["nodes"] > 1 and not gpu["rdma"] and tp > gpu["count"]:
+        net = cluster_facts()
+        yield Finding(
+            f"tp-size {tp} spans {gpu['nodes']} nodes without RDMA: every layer's all-reduce crosses the private "
+            f"IPv6 network (about {net['i6pn_gbps']} Gbps) instead of RDMA ({net['rdma_gbps']:,} Gbps per node)",
+            ("gpu", "rdma"),
+            "set gpu.rdma: true",
+        )
+
+
+@rule("cluster-flags", Severity.ERROR, "the pinned SGLang's flag catalog", SGLANG)
+def cluster_flags(profile: ResolvedProfile) -> Iterator[Finding]:
+    if profile.data["gpu"]["nodes"] == 1:
+        return
+    catalog, _ = profile_catalog(profile)  # a missing catalog is reported by the flag checks
+    if catalog is None:
+        return
+    missing = [f for f in ("--nnodes", "--node-rank", "--dist-init-addr") if f not in catalog.by_option]
+    if missing:
+        yield Finding(
+            f"SGLang {catalog.version} has no {', '.join(missing)}: it cannot run on several nodes",
+            ("image", "sglang_version"),
+            "pin an SGLang version with multi-node flags, or use one node",
         )
 
 
