@@ -176,3 +176,53 @@ def test_join_gives_up_at_once_when_cancelled():
     cancel.set()
     with pytest.raises(ClusterError, match="^cluster join cancelled$"):
         Rank(0, 2, free_port()).link.join(30, cancel)
+
+
+def run_parts(commands: list[list[str]], **kwargs) -> list[tuple[object, float]]:
+    """run_on_cluster on every rank at once (threads, real subprocesses): each rank's result or error, and when."""
+    from deploygen.runtime.cluster import run_on_cluster
+
+    port = free_port()
+    addresses = ["127.0.0.1"] * len(commands)
+    results: list[tuple[object, float]] = [(None, 0.0)] * len(commands)
+
+    def part(rank: int) -> None:
+        try:
+            outcome: object = run_on_cluster(commands[rank], {}, rank, addresses, port, 10, bind_host="127.0.0.1")
+        except RuntimeError as exc:
+            outcome = exc
+        results[rank] = (outcome, time.monotonic())
+
+    threads = [threading.Thread(target=part, args=(rank,)) for rank in range(len(commands))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return results
+
+
+PY = [__import__("sys").executable, "-c"]
+
+
+def test_a_failed_part_ends_the_other_ranks_part_at_once():
+    started = time.monotonic()
+    results = run_parts([[*PY, "import time; time.sleep(30)"], [*PY, "print('no kernels'); raise SystemExit(3)"]])
+    (rank0, rank0_done), (rank1, _) = results
+    assert rank1 == 3
+    assert str(rank0) == (
+        f"[cluster] rank 1 died (exit code 3): {PY[0]} -c print('no kernels'); raise SystemExit(3) failed\n"
+        "last log lines of rank 1:\n    no kernels"
+    )
+    assert rank0_done - started < 5  # not the 30 s the part would have slept
+
+
+def test_rank_0_done_ends_the_other_parts_well():
+    started = time.monotonic()
+    results = run_parts([[*PY, "print('compiled')"], [*PY, "import time; time.sleep(30)"]])
+    assert [outcome for outcome, _ in results] == [0, 0]
+    assert max(done for _, done in results) - started < 5
+
+
+def test_only_rank_0_decides_success():
+    results = run_parts([[*PY, "import time; time.sleep(1); raise SystemExit(4)"], [*PY, "print('done')"]])
+    assert [outcome for outcome, _ in results] == [4, 0]

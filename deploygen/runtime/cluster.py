@@ -16,11 +16,12 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
 from deploygen.runtime.cluster_link import ClusterError, ClusterLink, RankEnd, host_port
-from deploygen.runtime.engine import Engine, EngineError, Readiness, log, set_log_prefix
+from deploygen.runtime.engine import Engine, EngineError, Readiness, log, set_log_prefix, signal_group
 from deploygen.runtime.weights import check_weights
 
 # Lines of a dead engine's log that travel to the other ranks' logs.
@@ -174,6 +175,60 @@ class ClusterNode:
         self.link.leave("stopping", detail="SIGTERM")
         if self.engine is not None:
             self.engine.stop(grace)
+
+
+def run_on_cluster(
+    cmd: list[str],
+    env: dict[str, str],
+    rank: int,
+    addresses: list[str],
+    watch_port: int,
+    join_timeout: float,
+    bind_host: str = "::",
+) -> int:
+    """This rank's part of a command every rank runs at once (compile_deep_gemm); its exit code.
+
+    A part that fails ends the other ranks' parts at once, through the cluster watch, instead of
+    leaving them to wait on a dead peer until their timeout. Rank 0's part decides: once it ended well,
+    the other ranks' parts are done too (compile_deep_gemm's ranks > 0 only wait for rank 0), 0.
+    """
+    process: subprocess.Popen | None = None
+    peer_ended = threading.Event()
+
+    def on_end(end: RankEnd) -> None:
+        if end.graceful and rank == 0:
+            return  # only rank 0's own part says whether the command succeeded
+        peer_ended.set()
+        if not end.graceful:
+            log(f"[cluster] FATAL: {end.describe()}\n[cluster] stopping rank {rank}")
+        if process is not None:
+            signal_group(process.pid, signal.SIGKILL)
+
+    link = ClusterLink(rank, len(addresses), addresses[0], watch_port, on_end, bind_host)
+    log(f"[cluster] rank {rank} of {len(addresses)}: waiting for every rank on the cluster watch")
+    try:
+        link.join(join_timeout)
+    except ClusterError as exc:
+        raise RuntimeError(f"[cluster] {exc}") from None
+    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    if peer_ended.is_set():  # a peer failed before the process existed
+        signal_group(process.pid, signal.SIGKILL)
+    tail: deque[str] = deque(maxlen=TAIL_LINES)
+    for raw in iter(process.stdout.readline, b""):
+        line = raw.decode("utf-8", errors="replace").rstrip("\n")
+        tail.append(line)
+        log(line)
+    code = process.wait()
+    if peer_ended.is_set():
+        if not link.end.graceful:
+            raise RuntimeError(f"[cluster] {link.end.describe()}")
+        link.leave("stopping", detail="done")
+        return 0
+    if code == 0:
+        link.leave("stopping", detail="done")
+    else:
+        link.leave("died", code=code, detail=f"{' '.join(cmd[:3])} failed", tail=tail)
+    return code
 
 
 def free_port() -> int:
