@@ -186,3 +186,12 @@ def test_sglang_profiles_keep_their_engine_by_default(tmp_path):
         "sglang.yaml:2:1: error[engine-section]: vllm: `vllm:` flags do not apply: this profile's engine is sglang\n"
         "    hint: move what you need to `sglang:` (names differ between the engines), or set `engine: vllm`"
     ]
+
+
+@covers("cluster-engine")
+def test_multi_node_is_generated_for_sglang_only(tmp_path):
+    path = profile_with(tmp_path, "gpu: {type: H200, count: 8, nodes: 2}\n")
+    assert problems(path) == [
+        "child.yaml:2:29: error[cluster-engine]: gpu.nodes: deploygen generates multi-node serving for SGLang "
+        "only, not for vllm\n    hint: use one node (gpu.nodes: 1) with vLLM, or engine: sglang"
+    ]
