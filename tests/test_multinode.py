@@ -177,6 +177,7 @@ def test_a_dead_rank_ends_the_other_within_a_second_with_its_exit_code_and_log_t
     run.wait_for("[rank 0] [local] ready on")
     run.wait_for("[rank 1] [cluster] rank 1: the cluster serves")
     engine = run.engine_pid(dead)
+    pids = run.rank_pids() + [run.engine_pid(0), run.engine_pid(1)]
     killed = time.monotonic()
     os.kill(engine, signal.SIGKILL)  # SGLang dies as on a GPU fault: no goodbye
     assert run.wait(timeout=15) == 1
@@ -186,6 +187,10 @@ def test_a_dead_rank_ends_the_other_within_a_second_with_its_exit_code_and_log_t
     assert f"[rank {survivor}] [cluster] FATAL: rank {dead} died (exit code -9): SGLang exited" in run.output
     tail = run.output.split(f"last log lines of rank {dead}:")[1]
     assert f"[rank {survivor}]     " in tail.splitlines()[1]  # the dead rank's lines, in the survivor's log
+    deadline = time.monotonic() + 3
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [p for p in pids if alive(p)] == []
 
 
 def test_sigterm_stops_every_rank_within_the_grace_and_leaves_nothing_running(cluster):
