@@ -250,3 +250,14 @@ def test_every_rank_argv_is_accepted_by_the_pinned_catalog(address):
         port = deploy.RENDEZVOUS_PORT
         assert rendezvous == (f"[{address}]:{port}" if ":" in address else f"{address}:{port}")
         assert argv[argv.index("--tp-size") + 1] == "16"
+
+
+def test_explain_shows_what_every_rank_adds_and_where_it_comes_from(in_repository):
+    from conftest import run_cli
+
+    out = run_cli("explain", CLUSTER).stdout
+    rows = {line.split(":")[0]: " ".join(line.split()) for line in out.splitlines() if line.startswith("sglang.")}
+    assert rows["sglang.tp-size"].startswith("sglang.tp-size: 16 # derived from gpu.count (")
+    assert " x gpu.nodes (profiles/glm-5.1-fp8-h100x16.yaml:" in rows["sglang.tp-size"]
+    assert rows["sglang.nnodes"].startswith("sglang.nnodes: 2 # derived from gpu.nodes (profiles/glm-5.1-fp8-h100x16")
+    assert rows["sglang.node-rank"] == "sglang.node-rank: each container's rank # modal.Cluster.from_context() at start"

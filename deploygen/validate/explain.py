@@ -56,7 +56,18 @@ def _derived(profile: ResolvedProfile) -> list[tuple[str, str, str]]:
     ]
     if profile.flag(*derived.TP_FLAGS) is None:
         pp = "" if profile.flag(*derived.PP_FLAGS) is None else " / pp-size"
-        rows.append(("sglang.tp-size", str(derived.derived_tp_size(profile)), at("gpu", "count") + pp))
+        nodes = f" x {at('gpu', 'nodes').removeprefix('derived from ')}" if data["gpu"]["nodes"] > 1 else ""
+        rows.append(("sglang.tp-size", str(derived.derived_tp_size(profile)), at("gpu", "count") + nodes + pp))
+    if data["gpu"]["nodes"] > 1:
+        rows += [
+            ("sglang.nnodes", str(data["gpu"]["nodes"]), at("gpu", "nodes")),
+            ("sglang.node-rank", "each container's rank", "modal.Cluster.from_context() at start"),
+            (
+                "sglang.dist-init-addr",
+                f"rank 0's address:{data['server']['rendezvous_port']}",
+                at("server", "rendezvous_port"),
+            ),
+        ]
     rows += [
         ("sglang.host", "0.0.0.0", "always 0.0.0.0 inside the container"),
         ("sglang.port", str(data["server"]["port"]), at("server", "port")),
