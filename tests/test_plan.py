@@ -107,8 +107,8 @@ def test_b200_prod_monthly_cost_of_the_three_strategies():
 def test_a_cluster_is_planned_at_its_tp_and_billed_per_node_hour_for_every_node():
     import yaml
 
-    from deploygen.validate import derived
     from deploygen.paths import DATA_DIR
+    from deploygen.validate import derived
 
     checked = check("glm-5.1-fp8-h100x16")
     gpu = checked.profile.data["gpu"]
