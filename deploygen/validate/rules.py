@@ -116,7 +116,12 @@ def parallel_sizes(profile: ResolvedProfile) -> Iterator[Finding]:
         )
 
 
-@rule("cluster-engine", Severity.ERROR, "docs/sources.md#sglang-multi-node: multi-node serving is generated for SGLang only", VLLM)
+@rule(
+    "cluster-engine",
+    Severity.ERROR,
+    "docs/sources.md#sglang-multi-node: multi-node serving is generated for SGLang only",
+    VLLM,
+)
 def cluster_engine(profile: ResolvedProfile) -> Iterator[Finding]:
     if profile.data["gpu"]["nodes"] > 1:
         yield Finding(
