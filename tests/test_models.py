@@ -360,4 +360,28 @@ def test_model_add_on_the_command_line_fails_with_one_message_and_never_shows_th
         f"    hint: accept its terms on {hub.url}/acme/gated-model with your account, then log in with "
         "`hf auth login` or set HF_TOKEN to a token that can read it\n"
     )
-    assert not (ROOT / "data" / "models" / "gated-model.yaml").exists()
+    assert not (ROOT / "data" / "models" / "gated-model.yaml").exists()  # no such model ships
+
+
+def test_a_project_of_its_own_keeps_its_model_facts_beside_its_profiles(hub, tmp_path):
+    """deploygen installed in a team's repository: `model add` writes there, validation reads there."""
+    project = tmp_path / "team"
+    (project / "profiles").mkdir(parents=True)
+    (project / "profiles" / "mine.yaml").write_text(
+        f"schema_version: 1\nextends: {ROOT / 'profiles' / 'smoke.yaml'}\napp:\n  name: mine\n"
+        "model:\n  repo: Qwen/Qwen3-8B\n  facts: qwen3-8b\ngpu:\n  type: L40S\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING_FACE", "DEPLOYGEN_"))}
+    env.update(HF_ENDPOINT=hub.url, HF_HOME=str(tmp_path / "hf"), DEPLOYGEN_PROJECT=str(project))
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, str(ROOT / "generate.py"), *args]
+        return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+
+    shipped = sorted((ROOT / "data" / "models").iterdir())
+    added = run("model", "add", "Qwen/Qwen3-8B")
+    assert added.returncode == 0, added.stderr
+    assert (project / "data" / "models" / "qwen3-8b.yaml").is_file()
+    assert sorted((ROOT / "data" / "models").iterdir()) == shipped
+    validated = run("validate", str(project / "profiles" / "mine.yaml"))
+    assert validated.returncode == 0, validated.stderr

@@ -26,11 +26,15 @@ import jsonschema
 from deploygen.errors import Origin, Problem, UserError
 from deploygen.load.yaml_source import display_path, read_yaml
 from deploygen.memory import kv_divisor
-from deploygen.paths import DATA_DIR, ROOT
+from deploygen.paths import DATA_DIR, PROJECT_DIR, ROOT
 from deploygen.suggest import did_you_mean
 
 SCHEMA_PATH = ROOT / "schema" / "model.schema.json"
-MODELS_DIR = DATA_DIR / "models"
+# The facts files shipped with deploygen, and those of the project it runs in (the same folder in a
+# checkout; a team's own repository with deploygen installed keeps its models beside its profiles).
+SHIPPED_MODELS_DIR = DATA_DIR / "models"
+MODELS_DIR = PROJECT_DIR / "data" / "models"
+SEARCHED_DIRS = tuple(dict.fromkeys((MODELS_DIR, SHIPPED_MODELS_DIR)))
 
 # Bytes per value of each --kv-cache-dtype SGLang accepts for a KV cache of that width.
 KV_DTYPE_BYTES = {"bfloat16": 2, "float16": 2, "fp8_e4m3": 1, "fp8_e5m2": 1}
@@ -138,14 +142,21 @@ def default_name(repo: str) -> str:
     return repo.split("/", 1)[1].lower()
 
 
-def known_models(models_dir: Path = MODELS_DIR) -> list[str]:
-    return sorted(path.stem for path in models_dir.glob("*.yaml"))
+def known_models(models_dir: Path | None = None) -> list[str]:
+    folders = (models_dir,) if models_dir is not None else SEARCHED_DIRS
+    return sorted({path.stem for folder in folders for path in folder.glob("*.yaml")})
 
 
-def load_model_facts(name: str, models_dir: Path = MODELS_DIR) -> ModelFacts:
+def model_path(name: str, models_dir: Path | None = None) -> Path:
+    """The facts file of NAME: the project's own first, then the shipped one; the project's when neither."""
+    folders = (models_dir,) if models_dir is not None else SEARCHED_DIRS
+    return next((f / f"{name}.yaml" for f in folders if (f / f"{name}.yaml").is_file()), folders[0] / f"{name}.yaml")
+
+
+def load_model_facts(name: str, models_dir: Path | None = None) -> ModelFacts:
     """data/models/NAME.yaml, checked; a missing, bad or incomplete file is a located UserError."""
-    path = models_dir / f"{name}.yaml"
-    return _load_cached(path, _version(path), name)
+    path = model_path(name, models_dir)
+    return _load_cached(path, _version(path), name, models_dir)
 
 
 def _version(path: Path) -> tuple[int, int] | None:
@@ -157,10 +168,10 @@ def _version(path: Path) -> tuple[int, int] | None:
 
 
 @functools.lru_cache(maxsize=64)
-def _load_cached(path: Path, version: tuple[int, int] | None, name: str) -> ModelFacts:
+def _load_cached(path: Path, version: tuple[int, int] | None, name: str, models_dir: Path | None) -> ModelFacts:
     shown = display_path(path)
     if version is None:
-        known = ", ".join(known_models(path.parent)) or "none"
+        known = ", ".join(known_models(models_dir)) or "none"
         raise UserError(
             Problem(
                 Origin(shown),

@@ -15,6 +15,7 @@ from typing import Any
 
 from deploygen.files import read_bytes
 from deploygen.load.yaml_source import Path_, display_path
+from deploygen.models.facts import model_path
 from deploygen.paths import DATA_DIR, ROOT, SCHEMA_PATH, TEMPLATES_DIR
 from deploygen.plan.deployment import Deployment, Flag
 from deploygen.render.literals import py_literal
@@ -442,7 +443,7 @@ def inputs_digest(deployment: Deployment) -> str:
         catalog.path,
         SCHEMA_PATH,
         DATA_DIR / "gpus.yaml",
-        DATA_DIR / "models" / f"{profile.data['model']['facts']}.yaml",
+        model_path(profile.data["model"]["facts"]),
         *sorted(TEMPLATES_DIR.rglob("*.j2")),
         *sorted(RUNTIME_DIR.glob("*.py")),
     ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from deploygen.errors import Problem, Severity, UserError
 from deploygen.load import ResolvedProfile
 from deploygen.models import known_models, load_model_facts
-from deploygen.models.facts import MODELS_DIR, default_name
+from deploygen.models.facts import default_name, model_path
 from deploygen.suggest import did_you_mean
 
 CODE = "model-facts"
@@ -17,7 +17,7 @@ def model_problems(profile: ResolvedProfile) -> list[Problem]:
     name, repo = model["facts"], model["repo"]
     blame = ("model", "facts")
     add = f"generate.py model add {repo}"
-    if not (MODELS_DIR / f"{name}.yaml").is_file():
+    if not model_path(name).is_file():
         known = known_models()
         fix = f"{add} --name {name}" if name != default_name(repo) else add
         hint = did_you_mean(name, known) or f"write it from the Hub: {fix}"
