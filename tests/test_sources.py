@@ -9,7 +9,7 @@ import subprocess
 from conftest import ROOT
 
 # Names of the working notes this project started from; none of them is in the repository.
-OUTSIDE = re.compile(r"FACTS\.md|\bseed 0\d\d\b|\bseeds?/\d", re.IGNORECASE)
+OUTSIDE = re.compile(r"FACTS\.md|\bseed[ ]0\d\d\b|\bseeds?/\d", re.IGNORECASE)
 CITATION = re.compile(r"docs/sources\.md#([a-z0-9-]+)((?:,? #[a-z0-9-]+)*)")
 
 
