@@ -349,6 +349,8 @@ def test_cli_extracts_the_installed_sglang_in_a_real_process(fake_sglang: Path, 
     assert text == catalog_json(catalog)
     assert catalog["sglang_version"] == "0.5.10"
     assert catalog["extraction"]["pythonhashseed"] == "0"
+    assert catalog["extraction"]["method"] == "real imports"
+    assert catalog["entry_points"] == {"console_scripts": {}, "sglang_subcommands": []}
     assert (catalog["parser_prog"], catalog["flag_count"]) == ("sglang serve", 4)
     assert [flag["option_strings"] for flag in catalog["flags"]] == [
         ["-h", "--help"],

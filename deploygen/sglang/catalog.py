@@ -1,7 +1,9 @@
 """The flag catalog of one SGLang version, read from schema/sglang/<version>.json.
 
 The catalogs are extracted from SGLang's own argparse parser (deploygen.sglang.extract), so every check
-here is against the real flag set, never a hand-written list.
+here is against the real flag set, never a hand-written list. schema/sglang/index.json lists every release
+(deploygen.sglang.add_release adds one): which catalog describes it (a post-release whose parser is the same
+as its release's shares that catalog), the wheel it was extracted from, and its entry points.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from typing import Any
 
 from deploygen.paths import CATALOG_DIR
 
+INDEX_PATH = CATALOG_DIR / "index.json"
+# `lmsysorg/sglang:v0.5.10.post1-cu130`, optionally `@sha256:...`: the release the tag names.
+RELEASE_TAG = re.compile(r"lmsysorg/sglang:v(\d+\.\d+\.\d+(?:\.post\d+)?)(?:-[\w.-]+)?(?:@sha256:[0-9a-f]{64})?")
 BOOLEAN_ACTIONS = ("store_true", "store_false")
 
 
@@ -73,16 +78,39 @@ class Catalog:
         return [o.removeprefix("--") for o in self.by_option if o.startswith("--")]
 
 
+def version_key(version: str) -> tuple[int, ...]:
+    """0.5.10 < 0.5.10.post1 < 0.5.11."""
+    return tuple(int(part) for part in re.findall(r"\d+", version))
+
+
+@functools.cache
+def release_index() -> dict[str, Any]:
+    if not INDEX_PATH.is_file():
+        return {"releases": {}}
+    return json.loads(INDEX_PATH.read_text())
+
+
 def available_versions() -> list[str]:
-    return sorted(p.stem for p in CATALOG_DIR.glob("*.json"))
+    """Every release with a catalog, oldest first."""
+    return list(release_index()["releases"])
 
 
 def catalog_version_for(version: str) -> str | None:
-    """The catalog that describes an SGLang version: its own, or its release's for a .postN build."""
-    for candidate in (version, re.sub(r"\.post\d+$", "", version)):
-        if (CATALOG_DIR / f"{candidate}.json").is_file():
-            return candidate
-    return None
+    """The catalog that describes an SGLang release: its own, or the one its parser matches (0.5.10.post1: 0.5.10)."""
+    record = release_index()["releases"].get(version)
+    return record["catalog"] if record else None
+
+
+def release_of_image(image: str) -> str | None:
+    """The release an `lmsysorg/sglang:vX...` image names, if it names one that has a catalog."""
+    match = RELEASE_TAG.fullmatch(image)
+    return match.group(1) if match and match.group(1) in release_index()["releases"] else None
+
+
+def entry_points(version: str) -> dict[str, Any]:
+    """The console scripts of that release's wheel and the `sglang` script's subcommands (`serve`...)."""
+    record = release_index()["releases"][version]
+    return {"console_scripts": record["console_scripts"], "sglang_subcommands": record["sglang_subcommands"]}
 
 
 def _flag(entry: dict[str, Any]) -> Flag:

@@ -2,8 +2,10 @@
 
     python -m deploygen.sglang.extract --out schema/sglang/0.5.10.post1.json
 
-It needs an environment where sglang imports (sglang and torch; no GPU). The simplest is the pinned image
-itself, on a CPU-only Modal function (see extract_on_modal.py):
+It needs an environment where sglang imports. With `--stand-ins`, the GPU stack (torch, triton, the kernel
+packages) is replaced by stand-in modules (deploygen.sglang.stand_ins), so sglang's wheel and its light
+dependencies are enough; `python -m deploygen.sglang.add_release VERSION` sets that up from PyPI. Without it,
+sglang and torch must really import, as in the pinned image on a CPU-only Modal function (extract_on_modal.py):
 
     SGLANG_VERSION=0.5.10.post1 modal run -m deploygen.sglang.extract_on_modal --out schema/sglang/0.5.10.post1.json
 
@@ -11,7 +13,9 @@ How: `sglang.srt.server_args.prepare_server_args(argv)` builds the parser exactl
 does; `argparse.ArgumentParser.parse_args` is patched for that one call to hand the parser back
 instead of parsing. `describe_parser` serialises its actions, `parse_test` records how the GLM-5.1
 reference command line parses with it, and the parser of `python -m sglang.compile_deep_gemm` is
-built the way that module's `__main__` block builds it.
+built the way that module's `__main__` block builds it (with stand-ins, the sglang modules that it imports
+and `sglang serve` did not are stood in, so only its own CompileArgs is added). `entry_points` lists the
+console scripts of the installed distribution and the subcommands of the `sglang` script's own parser.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from typing import Any
 from unittest import mock
 
 from deploygen.errors import UserError
+from deploygen.sglang.stand_ins import DEVICE_DESCRIPTION, GPU_STACK, LateStandInFinder, StandInFinder, installed
 
 MODAL_COMMAND = (
     "SGLANG_VERSION={version} modal run -m deploygen.sglang.extract_on_modal --out schema/sglang/{version}.json"
@@ -239,9 +244,10 @@ def capture_parser(prepare_server_args: Callable[[list[str]], Any]) -> argparse.
     raise ExtractionError(f"{prepare_server_args.__qualname__}() returned without calling ArgumentParser.parse_args")
 
 
-def describe_compile_deep_gemm(launch_flags: list[dict[str, Any]]) -> dict[str, Any]:
+def describe_compile_deep_gemm(launch_flags: list[dict[str, Any]], late: LateStandInFinder | None) -> dict[str, Any]:
     """The parser of `python -m sglang.compile_deep_gemm`, compared with launch_server's."""
-    from sglang.compile_deep_gemm import CompileArgs
+    with installed(late) if late else contextlib.nullcontext():
+        from sglang.compile_deep_gemm import CompileArgs
     from sglang.srt.server_args import ServerArgs
 
     built_as = "argparse.ArgumentParser(); ServerArgs.add_cli_args(parser); CompileArgs.add_cli_args(parser)"
@@ -262,6 +268,48 @@ def describe_compile_deep_gemm(launch_flags: list[dict[str, Any]]) -> dict[str, 
     }
 
 
+def _capture_subcommands(main: Callable[[], Any]) -> list[str]:
+    """The subcommands of an argparse CLI whose main() builds its parser and calls parse_known_args."""
+
+    def hand_back(parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        raise _ParserCaptured(parser)
+
+    with mock.patch.object(argparse.ArgumentParser, "parse_known_args", hand_back):
+        try:
+            main()
+        except _ParserCaptured as captured:
+            actions = captured.parser._subparsers._group_actions if captured.parser._subparsers else []
+            return [name for action in actions for name in action.choices]
+    raise ExtractionError(f"{main.__qualname__}() returned without calling ArgumentParser.parse_known_args")
+
+
+def describe_entry_points(stand_ins: bool) -> dict[str, Any]:
+    """The console scripts the installed sglang ships, and the subcommands of its `sglang` script (with
+    stand-ins, the sglang modules that the script's module imports are stood in: only its parser is read)."""
+    scripts = importlib.metadata.distribution("sglang").entry_points.select(group="console_scripts")
+    console_scripts = {script.name: script.value for script in sorted(scripts, key=lambda s: s.name)}
+    if "sglang" not in console_scripts:
+        return {"console_scripts": console_scripts, "sglang_subcommands": []}
+    script = scripts["sglang"]
+    with installed(LateStandInFinder(keep=script.module)) if stand_ins else contextlib.nullcontext():
+        main = script.load()
+    return {"console_scripts": console_scripts, "sglang_subcommands": _capture_subcommands(main)}
+
+
+def stand_in_versions() -> dict[str, str]:
+    """The versions the installed sglang pins for the stand-in packages (`torch==2.9.1`...)."""
+    from packaging.requirements import Requirement
+
+    pins = {}
+    for line in importlib.metadata.requires("sglang") or []:
+        requirement = Requirement(line)
+        exact = [spec.version for spec in requirement.specifier if spec.operator == "=="]
+        name = requirement.name.replace("-", "_").lower()
+        if name in GPU_STACK and exact and name not in pins:  # the first pin: the default install's
+            pins[name] = exact[0]
+    return dict(sorted(pins.items()))
+
+
 def installed_sglang_version(wanted: str | None = None) -> str:
     try:
         return importlib.metadata.version("sglang")
@@ -272,11 +320,11 @@ def installed_sglang_version(wanted: str | None = None) -> str:
         ) from None
 
 
-def extract_catalog(version: str) -> dict[str, Any]:
-    """The catalog of the installed sglang, which must be `version`."""
-    installed = installed_sglang_version(version)
-    if installed != version:
-        raise ExtractionError(f"sglang {installed} is installed here, not {version}")
+def extract_catalog(version: str, stand_ins: StandInFinder | None = None) -> dict[str, Any]:
+    """The catalog of the installed sglang, which must be `version`; `stand_ins`: the finder in use, if any."""
+    found = installed_sglang_version(version)
+    if found != version:
+        raise ExtractionError(f"sglang {found} is installed here, not {version}")
 
     # The same imports as `sglang serve`: launch_server first, then its plugins, which may add flags.
     from sglang import launch_server
@@ -286,41 +334,65 @@ def extract_catalog(version: str) -> dict[str, Any]:
     if hasattr(launch_server, "load_plugins"):
         launch_server.load_plugins()
         steps.append("sglang.launch_server.load_plugins()")
-    parser = capture_parser(prepare_server_args)
+    # A parser built without a prog is named after sys.argv[0]: launch_server.py under `python -m`.
+    with mock.patch.object(sys, "argv", [launch_server.__file__]):
+        parser = capture_parser(prepare_server_args)
     steps.append("sglang.srt.server_args.prepare_server_args([]) with ArgumentParser.parse_args patched")
     flags = describe_parser(parser)
+
+    late = LateStandInFinder(keep="sglang.compile_deep_gemm") if stand_ins else None
+    compile_deep_gemm = describe_compile_deep_gemm(flags, late)
+    entry_points = describe_entry_points(stand_ins is not None)
 
     import torch
 
     torch_info = {"version": str(torch.__version__), "cuda_available": bool(torch.cuda.is_available())}
     python = platform.python_version()
+    method = f"stand-ins for the GPU stack answering as {DEVICE_DESCRIPTION}" if stand_ins else "real imports"
+    extraction: dict[str, Any] = {"method": method, "steps": steps}
+    if stand_ins:
+        extraction["stand_in_modules_used"] = sorted(stand_ins.imported)
+        extraction["stand_in_versions"] = stand_ins.versions
+        extraction["compile_deep_gemm_stand_ins"] = sorted(late.imported) if late else []
+    extraction |= {
+        "python": python,
+        "pythonhashseed": os.environ.get("PYTHONHASHSEED"),
+        "machine": platform.machine(),
+        "torch": torch_info,
+        "script": "deploygen.sglang.extract",
+    }
     return {
-        "sglang_version": installed,
+        "sglang_version": found,
         "extracted_with": (
-            "real imports; parser captured from sglang.srt.server_args.prepare_server_args; "
+            f"{method}; parser captured from sglang.srt.server_args.prepare_server_args; "
             f"Python {python}, torch {torch_info['version']}; deploygen.sglang.extract"
         ),
-        "extraction": {
-            "method": "real imports",
-            "steps": steps,
-            "python": python,
-            "pythonhashseed": os.environ.get("PYTHONHASHSEED"),
-            "machine": platform.machine(),
-            "torch": torch_info,
-            "script": "deploygen.sglang.extract",
-        },
+        "extraction": extraction,
+        "entry_points": entry_points,
         "parser_prog": parser.prog,
         "flag_count": len(flags),
         "flags": flags,
         "test_parse": parse_test(parser, REFERENCE_ARGV),
         "extra_test_parses": [{**parse_test(parser, argv), "label": label} for label, argv in EXTRA_ARGVS.items()],
-        "compile_deep_gemm": describe_compile_deep_gemm(flags),
+        "compile_deep_gemm": compile_deep_gemm,
     }
 
 
-def catalog_json(catalog: dict[str, Any]) -> str:
-    """The catalog as the schema/sglang/*.json files hold it: parser order kept, indent 1, final newline."""
-    return json.dumps(catalog, indent=1) + "\n"
+def _compact_lines(value: Any, indent: str) -> str:
+    """Objects two levels deep and lists of objects one item a line; every other value on one line."""
+    inner = indent + " "
+    if isinstance(value, dict) and len(indent) < 2 and value:
+        items = (f"{inner}{json.dumps(key)}: {_compact_lines(item, inner)}" for key, item in value.items())
+        return "{\n" + ",\n".join(items) + f"\n{indent}}}"
+    if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+        return "[\n" + ",\n".join(f"{inner}{json.dumps(item)}" for item in value) + f"\n{indent}]"
+    return json.dumps(value)
+
+
+def catalog_json(value: Any) -> str:
+    """JSON as the schema/sglang/*.json files hold it (catalogs and the index): key order kept, one flag (or
+    release) a line, so that a changed flag is a one-line diff; final newline."""
+    return _compact_lines(value, "") + "\n"
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -350,10 +422,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, required=True, help="where to write it, e.g. schema/sglang/0.5.10.json")
     parser.add_argument("--version", help="the SGLang version expected here (default: the installed one)")
+    parser.add_argument(
+        "--stand-ins",
+        action="store_true",
+        help="stand in for the GPU stack (torch, triton, kernels) instead of importing it",
+    )
     args = parser.parse_args(argv)
     try:
         version = args.version or installed_sglang_version()
-        write_atomically(args.out, catalog_json(extract_catalog(version)))
+        if args.stand_ins:
+            with installed(StandInFinder(GPU_STACK, stand_in_versions())) as finder:
+                catalog = extract_catalog(version, finder)
+        else:
+            catalog = extract_catalog(version)
+        write_atomically(args.out, catalog_json(catalog))
     except UserError as exc:
         print(exc, file=sys.stderr)
         return 2
