@@ -318,6 +318,14 @@ def cmd_model_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_catalog_add(args: argparse.Namespace) -> int:
+    from deploygen.sglang.add_release import add_releases
+
+    for line in add_releases(args.versions):
+        print(line)
+    return 0
+
+
 # --- arguments ------------------------------------------------------------------------------------
 
 
@@ -448,6 +456,19 @@ def _model_args(parser: argparse.ArgumentParser) -> None:
     add.set_defaults(func=cmd_model_add)
 
 
+def _catalog_args(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="catalog_command", required=True)
+    add = actions.add_parser(
+        "add",
+        help="extract the flag catalog of SGLang releases from their PyPI wheels",
+        description="Download each wheel, build `sglang serve`'s parser with stand-ins for the GPU stack, and "
+        "write schema/sglang/VERSION.json (or map a post-release to its release's catalog when the parser is "
+        "the same) and its record in schema/sglang/index.json.",
+    )
+    add.add_argument("versions", nargs="+", metavar="VERSION", help="e.g. 0.5.24 (several: oldest first)")
+    add.set_defaults(func=cmd_catalog_add)
+
+
 def _no_args(parser: argparse.ArgumentParser) -> None:
     pass
 
@@ -474,6 +495,12 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command("triage", "classify log lines; exit 1 on a fatal pattern", _triage_args, cmd_triage),
     Command("model", "model facts: `model add REPO[@REVISION]` reads them from the Hub", _model_args, cmd_model_add),
+    Command(
+        "catalog",
+        "SGLang flag catalogs: `catalog add VERSION` extracts a release's from its PyPI wheel",
+        _catalog_args,
+        cmd_catalog_add,
+    ),
     Command(
         "smoke",
         "one request per path (chat, no-thinking, long-context, tool-call) against a deployment",

@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
+from deploygen.files import write_atomic
 from deploygen.sglang.extract import (
     ExtractionError,
     capture_parser,
     catalog_json,
     describe_parser,
     parse_test,
-    write_atomically,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -279,7 +279,7 @@ def test_round_trips_the_0_5_10_test_parses(recorded: dict[str, Any]) -> None:
 
 def test_writes_the_catalog_atomically_in_the_committed_format(tmp_path: Path) -> None:
     path = tmp_path / "schema" / "sglang" / "0.5.10.json"
-    write_atomically(path, catalog_json(CATALOG_0_5_10))
+    write_atomic(path, catalog_json(CATALOG_0_5_10))
     assert path.read_bytes() == (ROOT / "schema" / "sglang" / "0.5.10.json").read_bytes()
     assert [p.name for p in path.parent.iterdir()] == ["0.5.10.json"]
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import child
 from deploygen.sglang import add_release, catalog
 from deploygen.sglang.catalog import (
     CATALOG_DIR,
@@ -290,3 +291,28 @@ def test_the_command_runs_as_a_module_and_explains_itself() -> None:
     )
     assert result.returncode == 0
     assert "Download an SGLang release from PyPI, extract its flag catalog and record it." in result.stdout
+
+
+def test_the_catalog_command_adds_releases_and_reports_errors_without_a_traceback(local_pypi: Path, capsys) -> None:
+    from deploygen.cli import main
+
+    build_wheel(local_pypi, "0.5.30")
+    assert main(["catalog", "add", "0.5.30", "0.5.31"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "sglang 0.5.30: catalog 0.5.30 (stand-ins); sglang-0.5.30-py3-none-any.whl\n"
+    assert captured.err == (
+        "error: pip download sglang==0.5.31 failed: ERROR: No matching distribution found for sglang==0.5.31\n"
+    )
+    assert catalog_version_for("0.5.30") == "0.5.30"
+
+
+def test_a_version_without_a_catalog_says_which_exist_and_how_to_add_it(tmp_path: Path, cli) -> None:
+    path = child(tmp_path, "image:\n  sglang_image: lmsysorg/sglang:v0.5.99-cu130\n  sglang_version: 0.5.99\n")
+    result = cli("validate", str(path))
+    first, last = list(RELEASES)[0], list(RELEASES)[-1]
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        f"{path}:5:3: error[sglang-catalog]: image.sglang_version: no flag catalog for SGLang 0.5.99\n"
+        f"    hint: catalogs exist for SGLang {first} to {last} (schema/sglang/index.json); add a newer release "
+        "with `python generate.py catalog add 0.5.99`\n"
+    )

@@ -25,14 +25,16 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from deploygen.errors import UserError
+from deploygen.files import write_atomic
+from deploygen.paths import PACKAGE_DIR
 from deploygen.sglang.catalog import CATALOG_DIR, INDEX_PATH, release_index, version_key
-from deploygen.sglang.extract import catalog_json, write_atomically
+from deploygen.sglang.extract import catalog_json
 
-ROOT = Path(__file__).resolve().parents[2]
 REQUIREMENTS = Path(__file__).with_name("extract-requirements.txt")
 CACHE_DIR = Path(os.environ.get("DEPLOYGEN_CACHE", Path.home() / ".cache" / "deploygen")) / "sglang-extract"
 # What a catalog holds besides its parser: where it came from.
@@ -98,7 +100,7 @@ def extract_wheel(version: str, wheel: Path, work: Path) -> dict[str, Any]:
         archive.extractall(unpacked)
         site = dependencies(pinned(archive, "transformers"))
     out = work / "catalog.json"
-    python_path = os.pathsep.join([str(unpacked), str(site), str(ROOT)])
+    python_path = os.pathsep.join([str(unpacked), str(site), str(PACKAGE_DIR.parent)])
     env = {**os.environ, "PYTHONPATH": python_path, "PYTHONHASHSEED": "0", "PYTHONNOUSERSITE": "1"}
     _run(
         [sys.executable, "-m", "deploygen.sglang.extract", "--stand-ins", "--version", version, "--out", str(out)],
@@ -133,6 +135,13 @@ def nearest_catalog(version: str, releases: dict[str, Any]) -> str | None:
 
 def add_release(version: str) -> dict[str, Any]:
     """Extract `version` from PyPI and record it; returns its index record."""
+    try:
+        return _add_release(version)
+    except OSError as exc:
+        raise ReleaseError(f"adding sglang {version} failed: {exc}") from None
+
+
+def _add_release(version: str) -> dict[str, Any]:
     releases = dict(release_index()["releases"])
     with tempfile.TemporaryDirectory(prefix="deploygen-sglang-") as folder:
         work = Path(folder)
@@ -158,12 +167,12 @@ def add_release(version: str) -> dict[str, Any]:
                 "how": f"stand-ins; same parser as {base} (flags, test parses, compile_deep_gemm)",
             }
         else:
-            write_atomically(own_path, catalog_json(catalog))
+            write_atomic(own_path, catalog_json(catalog))
             differs = f"; parser differs from {base}" if base else ""
             record = {"catalog": version, "how": f"stand-ins{differs}"}
     releases[version] = record = record | wheel_record
     index = {**release_index(), "releases": dict(sorted(releases.items(), key=lambda item: version_key(item[0])))}
-    write_atomically(INDEX_PATH, catalog_json(index))
+    write_atomic(INDEX_PATH, catalog_json(index))
     release_index.cache_clear()
     return record
 
@@ -176,16 +185,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("versions", nargs="+", metavar="VERSION", help="e.g. 0.5.24 (several: oldest first)")
     args = parser.parse_args(argv)
     try:
-        for version in args.versions:
-            record = add_release(version)
-            print(f"sglang {version}: catalog {record['catalog']} ({record['how']}); {record['wheel']}")
+        for line in add_releases(args.versions):
+            print(line)
     except UserError as exc:
         print(exc, file=sys.stderr)
         return 1
-    except OSError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
     return 0
+
+
+def add_releases(versions: list[str]) -> Iterator[str]:
+    """Add each version in turn (oldest first, so that a post-release finds its release); one line each."""
+    for version in versions:
+        record = add_release(version)
+        yield f"sglang {version}: catalog {record['catalog']} ({record['how']}); {record['wheel']}"
 
 
 if __name__ == "__main__":

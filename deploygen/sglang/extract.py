@@ -31,13 +31,13 @@ import platform
 import re
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 from unittest import mock
 
 from deploygen.errors import UserError
+from deploygen.files import write_atomic
 from deploygen.sglang.stand_ins import DEVICE_DESCRIPTION, GPU_STACK, LateStandInFinder, StandInFinder, installed
 
 MODAL_COMMAND = (
@@ -395,20 +395,6 @@ def catalog_json(value: Any) -> str:
     return _compact_lines(value, "") + "\n"
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write to a temporary file beside `path`, then rename it, so that no reader sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, suffix=".tmp", delete=False) as tmp:
-        try:
-            tmp.write(text)
-            tmp.close()
-            os.chmod(tmp.name, 0o644)  # NamedTemporaryFile creates 0600; the catalog is a shared file
-            os.replace(tmp.name, path)
-        except BaseException:
-            Path(tmp.name).unlink(missing_ok=True)
-            raise
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     # Some SGLang choices are sets, listed in the usage text of rejected test parses in string-hash order:
@@ -435,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
                 catalog = extract_catalog(version, finder)
         else:
             catalog = extract_catalog(version)
-        write_atomically(args.out, catalog_json(catalog))
+        write_atomic(args.out, catalog_json(catalog))
     except UserError as exc:
         print(exc, file=sys.stderr)
         return 2

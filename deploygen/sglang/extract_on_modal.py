@@ -14,7 +14,8 @@ from pathlib import Path
 
 import modal
 
-from deploygen.sglang.extract import catalog_json, extract_catalog, write_atomically
+from deploygen.files import write_atomic
+from deploygen.sglang.extract import catalog_json, extract_catalog
 
 SGLANG_VERSION = os.environ.get("SGLANG_VERSION", "0.5.10.post1")
 SGLANG_IMAGE = f"lmsysorg/sglang:v{SGLANG_VERSION}"
@@ -35,5 +36,5 @@ def extract(version: str) -> str:
 @app.local_entrypoint()
 def main(out: str = "") -> None:
     path = Path(out or f"schema/sglang/{SGLANG_VERSION}.json")
-    write_atomically(path, extract.remote(SGLANG_VERSION))
+    write_atomic(path, extract.remote(SGLANG_VERSION))
     print(f"wrote {path} from {SGLANG_IMAGE}")

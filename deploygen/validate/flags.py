@@ -52,8 +52,8 @@ def profile_catalog(profile: ResolvedProfile) -> tuple[Catalog | None, list[Prob
         profile.origin(("image", "sglang_version")),
         "image.sglang_version",
         f"no flag catalog for SGLang {version}",
-        f"supported versions: {', '.join(available_versions())}; add one with "
-        "`python -m deploygen.sglang.extract` where that version imports",
+        f"catalogs exist for SGLang {available_versions()[0]} to {available_versions()[-1]} "
+        f"(schema/sglang/index.json); add a newer release with `python generate.py catalog add {version}`",
         code="sglang-catalog",
     )
     return None, [problem]
