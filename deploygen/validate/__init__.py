@@ -13,6 +13,7 @@ from deploygen.validate.flags import WARNING_CODES, flag_problems, profile_catal
 from deploygen.validate.model import model_problems
 from deploygen.validate.rules import RULES, rule_problems
 from deploygen.validate.schema import apply_defaults, schema_problems
+from deploygen.validate.vllm_flags import WARNING_CODES as VLLM_WARNING_CODES
 from deploygen.validate.vllm_flags import profile_vllm_catalog, vllm_flag_problems
 from deploygen.vllm.catalog import VllmCatalog
 
@@ -82,7 +83,9 @@ def acknowledged(profile: ResolvedProfile, problems: list[Problem]) -> list[Prob
     reasons: dict[str, str] = profile.data.get("acknowledge", {})
     if not reasons:
         return problems
-    severities = {rule.code: rule.severity for rule in RULES} | {code: Severity.WARNING for code in WARNING_CODES}
+    severities = {rule.code: rule.severity for rule in RULES} | {
+        code: Severity.WARNING for code in (*WARNING_CODES, *VLLM_WARNING_CODES)
+    }
     warnings = sorted(code for code, severity in severities.items() if severity == Severity.WARNING)
     out = []
     for problem in problems:

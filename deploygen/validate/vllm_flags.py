@@ -31,6 +31,8 @@ DERIVED = {
 # vLLM's human_readable_int (vllm/utils/argparse_utils.py): 1k, 25.6k, 1M, 2G; lowercase k/m/g are decimal.
 HUMAN_INT = re.compile(r"^\d+(\.\d+)?[kKmMgGtT]?$")
 VERSION_PATH = ("image", "vllm_version")
+# The codes of the warnings below, which a profile may acknowledge.
+WARNING_CODES = ("vllm-deprecated-flag",)
 
 
 def profile_vllm_catalog(profile: ResolvedProfile) -> tuple[VllmCatalog | None, list[Problem]]:
