@@ -144,9 +144,16 @@ def load_profile(name_or_path: str) -> ResolvedProfile:
                 "rename the file, e.g. my-profile.yaml",
             )
         )
+    # Every command loads each profile more than once (listing, validating, the compile-cache rule): the
+    # result is kept while its files hold the same bytes and the working directory (which origins show
+    # paths relative to) is the same. Callers never change a loaded profile; `apply_defaults` copies it.
+    key = (Path(os.path.realpath(path)), os.getcwd())
+    cached = _LOADED.get(key)
+    if cached is not None and cached[0] == _versions(cached[1].sources):
+        return cached[1]
     resolved = _Resolution().resolve(path, ())
     comments = profile_comments(resolved.origins)
-    return ResolvedProfile(
+    profile = ResolvedProfile(
         name,
         resolved.real,
         resolved.data,
@@ -156,6 +163,19 @@ def load_profile(name_or_path: str) -> ResolvedProfile:
         comments,
         resolved.removed,
     )
+    _LOADED[key] = (_versions(resolved.sources), profile)
+    return profile
+
+
+_LOADED: dict[tuple[Path, str], tuple[tuple, ResolvedProfile]] = {}
+
+
+def _versions(paths: list[Path]) -> tuple:
+    """The content of each file (profiles are small): a loaded profile is reused only for the same bytes."""
+    try:
+        return tuple(path.read_bytes() for path in paths)
+    except OSError:
+        return ()
 
 
 @dataclass(frozen=True)
