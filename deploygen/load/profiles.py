@@ -8,6 +8,7 @@ extended.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import re
 from collections.abc import Iterator
@@ -146,11 +147,11 @@ def load_profile(name_or_path: str) -> ResolvedProfile:
         )
     # Every command loads each profile more than once (listing, validating, the compile-cache rule): the
     # result is kept while its files hold the same bytes and the working directory (which origins show
-    # paths relative to) is the same. Callers never change a loaded profile; `apply_defaults` copies it.
+    # paths relative to) is the same; each caller gets its own copy.
     key = (Path(os.path.realpath(path)), os.getcwd())
     cached = _LOADED.get(key)
     if cached is not None and cached[0] == _versions(cached[1].sources):
-        return cached[1]
+        return _copy(cached[1])
     resolved = _Resolution().resolve(path, ())
     comments = profile_comments(resolved.origins)
     profile = ResolvedProfile(
@@ -164,7 +165,18 @@ def load_profile(name_or_path: str) -> ResolvedProfile:
         resolved.removed,
     )
     _LOADED[key] = (_versions(resolved.sources), profile)
-    return profile
+    return _copy(profile)
+
+
+def _copy(profile: ResolvedProfile) -> ResolvedProfile:
+    """A copy the caller may change without changing the kept one."""
+    return dataclasses.replace(
+        profile,
+        data=copy.deepcopy(profile.data),
+        origins=dict(profile.origins),
+        comments=dict(profile.comments),
+        removed=dict(profile.removed),
+    )
 
 
 _LOADED: dict[tuple[Path, str], tuple[tuple, ResolvedProfile]] = {}
