@@ -90,8 +90,8 @@ bench-lifecycle: $(VENV)/.installed ## this lifecycle vs the guide's, against th
 bench-multinode: $(VENV)/.installed ## fault timings of --local --nodes 2 against the stand-in engine
 	$(PY) benchmarks/bench_multinode.py
 
-smoke: $(VENV)/.installed ## one request per path against URL=... (API_KEY=...)
-	$(GEN) smoke $(URL)
+smoke: $(VENV)/.installed ## $(PROFILE)'s warmup requests against URL=... (API_KEY=...)
+	$(GEN) smoke $(URL) --profile $(PROFILE)
 
 bench: $(VENV)/.installed ## load test URL=... (CONCURRENCY=, REQUESTS=)
 	$(GEN) bench $(URL) $(if $(CONCURRENCY),--concurrency $(CONCURRENCY)) $(if $(REQUESTS),--requests $(REQUESTS)) --profile $(PROFILE)

@@ -286,8 +286,7 @@ class Run:
             sglang_cmd[sglang_cmd.index("--model-path") + 1] = model_path  # as run_local does
             config = self.dir / "guide.json"
             payloads = {
-                name: {"model": deploy.MODEL_NAME, **payload}
-                for name, (payload, _check) in deploy.request_paths(deploy.WARMUP_LONG_CONTEXT_WORDS).items()
+                request["name"]: deploy.request_body(request, deploy.MODEL_NAME) for request in deploy.WARMUP_REQUESTS
             }
             config.write_text(
                 json.dumps(

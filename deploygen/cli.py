@@ -74,6 +74,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from deploygen.load import deployable_profiles, load_profile
     from deploygen.load.yaml_source import display_path
     from deploygen.pipeline import check_profile
+    from deploygen.validate.warmup import warmup_lines
 
     profiles = deployable_profiles() if args.all else []
     for name in [] if args.all else args.profiles:
@@ -93,6 +94,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
             print(finding, file=sys.stderr)
         notes = f" ({len(checked.findings)} notes)" if checked.findings else ""
         print(f"{display_path(profile.path)}: valid{notes}")
+        for line in warmup_lines(checked.deployment.warmup):
+            print(f"  {line}")
     return 1 if failed else 0
 
 
@@ -259,10 +262,18 @@ def cmd_triage(args: argparse.Namespace) -> int:
 def cmd_smoke(args: argparse.Namespace) -> int:
     import os
 
-    from deploygen.operate.smoke import smoke, summary_line
+    from deploygen.operate.smoke import PLAIN_REQUESTS, smoke, summary_line
+    from deploygen.pipeline import check_deployable
 
+    requests, expected_model = PLAIN_REQUESTS, None
+    if args.profile:
+        # The profile first: a wrong name or an invalid profile fails before any request is sent.
+        checked = check_deployable(args.profile)
+        requests, expected_model = checked.deployment.warmup or PLAIN_REQUESTS, checked.profile.data["model"]["name"]
+    else:
+        print("no --profile: plain generation only (pass --profile to send the profile's warmup requests)")
     api_key = args.api_key if args.api_key is not None else os.environ.get("API_KEY", "")
-    results = smoke(args.url, api_key, args.model, args.timeout)
+    results = smoke(args.url, api_key, args.model, args.timeout, requests, expected_model)
     print(summary_line(results))
     return 0 if all(r.passed for r in results) else 1
 
@@ -420,6 +431,7 @@ def _smoke_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout", type=float, default=SMOKE_TIMEOUT_S, help=f"seconds per request (default {SMOKE_TIMEOUT_S:g})"
     )
+    parser.add_argument("--profile", help="send this profile's warmup requests (default: plain generation only)")
 
 
 def _bench_args(parser: argparse.ArgumentParser) -> None:

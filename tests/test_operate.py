@@ -11,6 +11,7 @@ from conftest import ROOT
 from deploygen.cli import main
 from deploygen.errors import UserError
 from deploygen.operate import loadtest, smoke
+from deploygen.pipeline import check
 
 KEY = "sk-standin-secret-4242"
 ALL_PATHS = "chat, no-thinking, long-context, tool-call"
@@ -32,9 +33,16 @@ def path_lines(out: str) -> list[str]:
 # --- smoke ---------------------------------------------------------------------------------------------
 
 
+PROFILE = "b200-prod"  # serves glm-5.1 with a reasoning and a tool-call parser, like the stand-in
+
+
+def profile_requests(name: str = PROFILE) -> tuple[dict, ...]:
+    return check(name).deployment.warmup
+
+
 def test_smoke_passes_every_path_and_takes_the_model_from_v1_models(standin, capsys):
     server = standin(api_key=KEY)
-    code, out = run(["smoke", server.url, "--api-key", KEY], capsys)
+    code, out = run(["smoke", server.url, "--api-key", KEY, "--profile", PROFILE], capsys)
     assert code == 0
     assert out.splitlines()[0] == "model glm-5.1 (first of /v1/models)"
     assert [line.split()[:2] for line in path_lines(out)] == [
@@ -56,7 +64,7 @@ def test_smoke_reads_the_api_key_from_the_environment(standin, capsys, monkeypat
 
 def test_smoke_fails_every_path_with_the_http_500_reason(standin, capsys):
     server = standin(env={"STANDIN_FAULT": "fail-requests"}, api_key=KEY)
-    code, out = run(["smoke", server.url, "--api-key", KEY], capsys)
+    code, out = run(["smoke", server.url, "--api-key", KEY, "--profile", PROFILE], capsys)
     assert code == 1
     assert [line.split(maxsplit=3)[:2] + [line.split(maxsplit=3)[3]] for line in path_lines(out)] == [
         ["FAIL", name, CUDA_500] for name in ("chat", "no-thinking", "long-context", "tool-call")
@@ -66,10 +74,10 @@ def test_smoke_fails_every_path_with_the_http_500_reason(standin, capsys):
 
 def test_smoke_names_what_each_path_is_missing_when_the_engine_answers_200_with_nothing(standin):
     server = standin(env={"STANDIN_FAULT": "bad-warmup"}, api_key=KEY)
-    results = smoke.smoke(server.url, KEY)
+    results = smoke.smoke(server.url, KEY, requests=profile_requests())
     assert [(r.name, r.passed, r.reason) for r in results] == [
         ("chat", False, "empty assistant message"),
-        ("no-thinking", False, "empty assistant message"),
+        ("no-thinking", False, "no content in the assistant message"),
         ("long-context", False, "empty assistant message"),
         ("tool-call", False, "no tool_calls"),
     ]
@@ -86,6 +94,25 @@ def test_smoke_with_a_wrong_api_key_fails_with_401_and_never_prints_either_key(s
     code, out = run(["smoke", server.url, "--api-key", wrong], capsys)
     assert code == 1
     assert path_lines(out)[0] == "FAIL chat - not sent: GET /v1/models: HTTP 401: Unauthorized"
+
+
+def test_smoke_without_a_profile_checks_plain_generation_and_says_so(standin, capsys):
+    server = standin(api_key=KEY)
+    code, out = run(["smoke", server.url, "--api-key", KEY], capsys)
+    assert code == 0
+    assert out.splitlines()[0] == (
+        "no --profile: plain generation only (pass --profile to send the profile's warmup requests)"
+    )
+    assert [line.split()[:2] for line in path_lines(out)] == [["PASS", "chat"]]
+
+
+def test_smoke_refuses_to_judge_a_deployment_that_serves_another_model(standin, capsys):
+    server = standin(api_key=KEY, model="qwen3-8b")
+    code, out = run(["smoke", server.url, "--api-key", KEY, "--profile", PROFILE], capsys)
+    assert code == 1
+    assert path_lines(out)[0] == (
+        "FAIL chat - not sent: the deployment serves 'qwen3-8b', the profile serves 'glm-5.1'"
+    )
 
 
 def test_smoke_without_an_api_key_says_where_to_put_one(standin, capsys, monkeypatch):
@@ -107,23 +134,21 @@ def test_smoke_reports_a_server_that_is_not_there_as_failed_paths(capsys):
     assert "not sent: GET /v1/models: connection failed:" in path_lines(out)[0]
 
 
-def test_smoke_sends_the_warmup_requests_and_applies_the_warmup_checks():
+def test_smoke_sends_the_requests_the_rendered_deploy_py_warms_up_with():
     spec = importlib.util.spec_from_file_location("deploy_b200_prod_operate", ROOT / "generated/b200-prod/deploy.py")
     deploy = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(deploy)
-    warmup = deploy.request_paths(smoke.LONG_CONTEXT_WORDS)
-    paths = smoke.smoke_paths()
-    assert list(paths) == list(warmup)
-    messages = [
-        {"content": "hi", "reasoning_content": "hmm", "tool_calls": None},
-        {"content": "hi", "reasoning_content": None, "tool_calls": None},
-        {"content": "", "reasoning_content": "hmm", "tool_calls": None},
-        {"content": " ", "reasoning_content": None, "tool_calls": [{"id": "call_1"}]},
+    assert tuple(deploy.WARMUP_REQUESTS) == profile_requests()
+    # And the deploy.py checks answers with the very functions smoke uses.
+    answers = [
+        {"choices": [{"message": {"content": "hi", "reasoning_content": "hmm"}}]},
+        {"choices": [{"message": {"content": "hi", "reasoning_content": None}}]},
+        {"choices": [{"message": {"content": "", "reasoning_content": "hmm"}}]},
+        {"choices": [{"message": {"content": " ", "tool_calls": [{"id": "call_1"}]}}]},
+        {"data": [{"embedding": [0.1, 0.2]}]},
     ]
-    for name, (body, check) in paths.items():
-        warmup_body, warmup_check = warmup[name]
-        assert body == warmup_body
-        assert [check(m) for m in messages] == [warmup_check(m) for m in messages]
+    for request in profile_requests():
+        assert [deploy.check_answer(request, a) for a in answers] == [smoke.check_answer(request, a) for a in answers]
 
 
 # --- bench ---------------------------------------------------------------------------------------------

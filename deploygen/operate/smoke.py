@@ -1,29 +1,50 @@
-"""Smoke test of a running deployment: one request per path, with the same checks as the warmup.
+"""Smoke test of a running deployment: the profile's warmup requests, once each, with the same checks.
 
-    python generate.py smoke https://workspace--glm-5-1-serve.modal.run    # API key from API_KEY
+    python generate.py smoke https://workspace--glm-5-1-serve.modal.run --profile b200-prod
 
-The four paths are the ones the generated deploy.py warms up (deploygen/runtime/request_paths.py): a chat
-with thinking, a chat with thinking disabled, a long prompt and a forced tool call. A path passes when
-its answer has what that path promises (reasoning_content, content, tool_calls). Exit status 0 only when
-every path passes. HTTP errors and timeouts are failed paths with a reason, never a traceback.
+With a profile, the requests are the ones its deploy.py warms up with (derived from the engine's flags
+in deploygen/validate/warmup.py, checked by deploygen/runtime/request_paths.py): a chat, thinking on and
+off with a reasoning parser, a long prompt, a forced tool call with a tool-call parser, or embeddings for
+an embedding model. Without one, plain generation only. Exit status 0 only when every request passes.
+HTTP errors and timeouts are failed requests with a reason, never a traceback.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import openai
 
 from deploygen.operate import SMOKE_TIMEOUT_S
-from deploygen.runtime.request_paths import request_paths
+from deploygen.runtime.request_paths import check_answer, request_body
 
-# The schema's default for lifecycle.warmup.long_context_words: the same prompt size as the warmup.
-LONG_CONTEXT_WORDS = 3000
-# A cold start of a scaled-to-zero app counts against the first request, so the default is generous.
-# SGLang reads these from the request body; the OpenAI client sends them through extra_body.
-SGLANG_BODY_KEYS = ("chat_template_kwargs",)
+# Without a profile: what any generation model answers (no parser assumed).
+PLAIN_REQUESTS = (
+    {
+        "name": "chat",
+        "route": "/v1/chat/completions",
+        "body": {"messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 64},
+        "expect": {"text": True},
+    },
+)
+# Keys the OpenAI client does not know for a route: it sends them through extra_body.
+CLIENT_KEYS = {
+    "/v1/chat/completions": {
+        "messages",
+        "max_tokens",
+        "max_completion_tokens",
+        "tools",
+        "tool_choice",
+        "temperature",
+        "top_p",
+        "stop",
+        "seed",
+        "n",
+    },
+    "/v1/completions": {"prompt", "max_tokens", "temperature", "top_p", "stop", "seed", "n"},
+    "/v1/embeddings": {"input", "dimensions", "encoding_format"},
+}
 
 
 @dataclass(frozen=True)
@@ -32,11 +53,6 @@ class PathResult:
     passed: bool
     latency_s: float | None  # None: the request was never sent
     reason: str = ""
-
-
-def smoke_paths(long_context_words: int = LONG_CONTEXT_WORDS) -> dict[str, tuple[dict, Callable[[dict], str]]]:
-    """Each path's request body (without the model) and its check: the warmup's own, from request_paths."""
-    return request_paths(long_context_words)
 
 
 # --- the client, shared with the load test ---------------------------------------------------------------
@@ -49,11 +65,21 @@ def openai_client(url: str, api_key: str, timeout: float) -> openai.OpenAI:
     return openai.OpenAI(api_key=api_key or "EMPTY", base_url=f"{base}/v1", timeout=timeout, max_retries=0)
 
 
-def request_kwargs(body: dict) -> dict:
-    """A request body as keyword arguments of chat.completions.create: SGLang's own keys go in extra_body."""
-    kwargs = {k: v for k, v in body.items() if k not in SGLANG_BODY_KEYS}
-    extra = {k: v for k, v in body.items() if k in SGLANG_BODY_KEYS}
+def request_kwargs(route: str, body: dict) -> dict:
+    """A request body as keyword arguments of the client's create(): keys it does not know go in extra_body."""
+    known = CLIENT_KEYS[route] | {"model"}
+    kwargs = {k: v for k, v in body.items() if k in known}
+    extra = {k: v for k, v in body.items() if k not in known}
     return {**kwargs, "extra_body": extra} if extra else kwargs
+
+
+def _create(client: openai.OpenAI, route: str, body: dict):
+    kwargs = request_kwargs(route, body)
+    if route == "/v1/embeddings":
+        return client.embeddings.create(**kwargs)
+    if route == "/v1/completions":
+        return client.completions.create(**kwargs)
+    return client.chat.completions.create(**kwargs)
 
 
 def error_reason(exc: Exception, api_key: str, timeout: float) -> str:
@@ -88,37 +114,50 @@ def first_model(client: openai.OpenAI) -> str:
 # --- the smoke test ------------------------------------------------------------------------------------
 
 
-def _run_path(client: openai.OpenAI, model: str, name: str, body: dict, check, api_key: str, timeout: float):
+def _run_request(client: openai.OpenAI, model: str, request: dict, api_key: str, timeout: float) -> PathResult:
     started = time.monotonic()
+    name = request["name"]
     try:
-        response = client.chat.completions.create(model=model, **request_kwargs(body))
+        response = _create(client, request["route"], request_body(request, model))
         elapsed = time.monotonic() - started
-        if not response.choices:
-            return PathResult(name, False, elapsed, "response has no choices")
-        # As a dict, SGLang's extra fields (reasoning_content) included, for the warmup's checks.
-        problem = check(response.choices[0].message.model_dump())
+        # As a dict, the engine's extra fields (reasoning_content) included, for the warmup's checks.
+        problem = check_answer(request, response.model_dump())
     except (openai.OpenAIError, ValueError) as exc:
         return PathResult(name, False, time.monotonic() - started, error_reason(exc, api_key, timeout))
     return PathResult(name, not problem, elapsed, problem)
 
 
-def smoke(url: str, api_key: str, model: str | None = None, timeout: float = SMOKE_TIMEOUT_S) -> list[PathResult]:
-    """Send each path once, one after another (so each latency is its own), printing a line per path."""
+def smoke(
+    url: str,
+    api_key: str,
+    model: str | None = None,
+    timeout: float = SMOKE_TIMEOUT_S,
+    requests: tuple[dict, ...] = PLAIN_REQUESTS,
+    expected_model: str | None = None,
+) -> list[PathResult]:
+    """Send each request once, one after another (so each latency is its own), printing a line for each.
+
+    expected_model: the profile's served model name; a deployment serving another model fails every
+    request unsent (the profile's checks say nothing about another model)."""
     client = openai_client(url, api_key, timeout)
-    paths = smoke_paths()
     if not model:
         try:
             model = first_model(client)
         except (openai.OpenAIError, ValueError) as exc:
             # No model name, no request: every path fails with the reason (a wrong key shows here first).
             reason = f"not sent: GET /v1/models: {error_reason(exc, api_key, timeout)}"
-            results = [PathResult(name, False, None, reason) for name in paths]
+            results = [PathResult(r["name"], False, None, reason) for r in requests]
             _print_results(results)
             return results
         print(f"model {model} (first of /v1/models)", flush=True)
+    if expected_model and model != expected_model:
+        reason = f"not sent: the deployment serves {model!r}, the profile serves {expected_model!r}"
+        results = [PathResult(r["name"], False, None, reason) for r in requests]
+        _print_results(results)
+        return results
     results = []
-    for name, (body, check) in paths.items():
-        results.append(_run_path(client, model, name, body, check, api_key, timeout))
+    for request in requests:
+        results.append(_run_request(client, model, request, api_key, timeout))
         _print_results(results[-1:])
     return results
 

@@ -11,6 +11,7 @@ from deploygen.load import ResolvedProfile
 from deploygen.load.yaml_source import Path_
 from deploygen.sglang.catalog import Catalog
 from deploygen.validate.derived import derived_tp_size, vllm_parallel_sizes
+from deploygen.validate.warmup import derive_requests
 from deploygen.vllm.catalog import VllmCatalog
 
 
@@ -31,6 +32,7 @@ class Deployment:
     argv: list[str]
     compile_argv: list[str]  # empty for vLLM: it compiles at its first start, into the cache volume
     gpu_arch: str
+    warmup: tuple[dict, ...] = ()  # the warmup requests, derived from the profile (validate/warmup.py)
 
     @property
     def engine(self) -> str:
@@ -91,6 +93,7 @@ def plan_vllm_deployment(profile: ResolvedProfile, catalog: VllmCatalog) -> Depl
         argv=["vllm", "serve", data["model"]["path"], *tokens],
         compile_argv=[],
         gpu_arch=gpu_facts()[data["gpu"]["type"]]["arch"],
+        warmup=derive_requests(profile),
     )
 
 
@@ -123,4 +126,5 @@ def plan_deployment(profile: ResolvedProfile, catalog: Catalog | VllmCatalog) ->
         argv=["python3", "-m", "sglang.launch_server", *tokens],
         compile_argv=["python3", "-m", "sglang.compile_deep_gemm", *tokens],
         gpu_arch=gpu_facts()[data["gpu"]["type"]]["arch"],
+        warmup=derive_requests(profile),
     )

@@ -296,10 +296,17 @@ class _Builder:
         if data["lifecycle"]["warmup"]["enabled"]:
             lines += [
                 self.constant("WARMUP_TIMEOUT", ("lifecycle", "warmup", "timeout"), seconds),
-                self.constant("WARMUP_LONG_CONTEXT_WORDS", ("lifecycle", "warmup", "long_context_words")),
+                self.warmup_requests(),
             ]
         lines.append(self.constant("SHUTDOWN_GRACE", ("lifecycle", "shutdown", "grace_period"), seconds))
         return tuple(lines)
+
+    def warmup_requests(self) -> Line:
+        """The warmup requests derived from the profile (or its own), one literal the runtime sends."""
+        warmup = ("lifecycle", "warmup")
+        path = warmup + ("requests",) if self.data["lifecycle"]["warmup"].get("requests") else warmup
+        default = ("What the warmup sends and what each answer must hold (`generate.py validate` lists them).",)
+        return Line(f"WARMUP_REQUESTS = {py_literal(list(self.deployment.warmup))}", self.comments(path, default))
 
     def flag(self, flag: Flag) -> Line:
         option = py_literal(flag.option)

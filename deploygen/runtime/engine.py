@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from deploygen.runtime.caches import jit_cache_env
-from deploygen.runtime.request_paths import request_paths
+from deploygen.runtime.request_paths import check_answer, request_body
 
 
 class EngineError(RuntimeError):
@@ -59,7 +59,7 @@ class Readiness(NamedTuple):
     max_poll_interval: float
     shutdown_grace: float
     warmup_timeout: float | None = None  # None: no warmup
-    long_context_words: int = 0
+    warmup_requests: tuple[dict, ...] = ()
 
 
 class Engine:
@@ -151,15 +151,11 @@ class Engine:
             self.exited.wait(min(poll, remaining))
             poll = min(poll * 2, max_poll)
 
-    def warmup(self, timeout: float, long_context_words: int) -> float:
-        """Send the four request shapes at once; a failed one fails the start."""
+    def warmup(self, timeout: float, requests: tuple[dict, ...]) -> float:
+        """Send every warmup request at once; one that fails fails the start."""
         started = time.monotonic()
-        paths = request_paths(long_context_words)
-        with concurrent.futures.ThreadPoolExecutor(max_workers=len(paths)) as pool:
-            futures = {
-                name: pool.submit(self._warmup_one, name, payload, check, timeout)
-                for name, (payload, check) in paths.items()
-            }
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(len(requests), 1)) as pool:
+            futures = {request["name"]: pool.submit(self._warmup_one, request, timeout) for request in requests}
             failures = [f"{name}: {future.result()}" for name, future in futures.items() if future.result()]
         elapsed = time.monotonic() - started
         if failures:
@@ -167,25 +163,25 @@ class Engine:
         log(f"[warmup] {len(futures)} requests passed in {elapsed:.2f}s")
         return elapsed
 
-    def _warmup_one(self, name: str, payload: dict, check: Callable[[dict], str], timeout: float) -> str:
+    def _warmup_one(self, request: dict, timeout: float) -> str:
         import requests
 
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         started = time.monotonic()
         try:
-            body = {"model": self.model, **payload}
-            response = requests.post(self.url("/v1/chat/completions"), json=body, headers=headers, timeout=timeout)
+            body = request_body(request, self.model)
+            response = requests.post(self.url(request["route"]), json=body, headers=headers, timeout=timeout)
         except requests.RequestException as exc:
             return f"request failed: {type(exc).__name__}"
         if response.status_code != 200:
             return f"HTTP {response.status_code}: {self.redact(response.text[:200])}"
         try:
-            message = response.json()["choices"][0]["message"]
-        except (ValueError, KeyError, IndexError, TypeError):
-            return "response is not a chat completion"
-        problem = check(message)
+            answer = response.json()
+        except ValueError:
+            return "response is not JSON"
+        problem = check_answer(request, answer)
         if not problem:
-            log(f"[warmup] {name} ok in {time.monotonic() - started:.2f}s")
+            log(f"[warmup] {request['name']} ok in {time.monotonic() - started:.2f}s")
         return problem
 
     def watch(self, on_death: Callable[[int], None]) -> None:
@@ -256,7 +252,7 @@ def start_engine(
             readiness.health_timeout, readiness.poll_interval, readiness.max_poll_interval, cancel
         )
         if readiness.warmup_timeout is not None:
-            engine.warmup(readiness.warmup_timeout, readiness.long_context_words)
+            engine.warmup(readiness.warmup_timeout, readiness.warmup_requests)
     except BaseException:
         engine.stop(readiness.shutdown_grace)
         raise

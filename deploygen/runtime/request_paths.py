@@ -1,73 +1,90 @@
-"""The four request paths that warm a deployment up and smoke-test it, with what each must return.
+"""The warmup requests: what each one sends, and what its answer must hold.
 
-Included in every generated deploy.py and imported by `generate.py smoke`, so both check exactly the
-same things.
+The generator derives the list from the profile (which parsers SGLang or vLLM runs with, whether the
+model thinks by default, whether it is an embedding model) and writes it into deploy.py as
+`WARMUP_REQUESTS`; `generate.py smoke` derives the same list, so both check the same things.
+A request is a dict: `name`, `route` (an OpenAI route), `body` (without the model), `expect` (what the
+answer must hold) and optionally `filler_words` (words of filler text put before the last prompt).
 """
 
-
-def _reasoning(message: dict) -> str:
-    # SGLang answers with `reasoning_content`, vLLM with `reasoning` (its name since it renamed the field).
-    return (message.get("reasoning_content") or message.get("reasoning") or "").strip()
+FILLER = "The quick brown fox jumps over the lazy dog."
 
 
-def _has_text(message: dict) -> str:
-    if (message.get("content") or "").strip() or _reasoning(message):
-        return ""
-    return "empty assistant message"
+def _filler(words: int) -> str:
+    return " ".join([FILLER] * (words // len(FILLER.split()) + 1))
 
 
-def _thinking(message: dict) -> str:
-    return _has_text(message) or ("" if _reasoning(message) else "no reasoning_content")
+def request_body(request: dict, model: str) -> dict:
+    """The JSON body to POST to the request's route: its body with the model, and the filler text put
+    before the last user message (chat), the prompt (completions) or the input (embeddings)."""
+    body = {"model": model, **request["body"]}
+    words = request.get("filler_words", 0)
+    if not words:
+        return body
+    filler = _filler(words)
+    if "messages" in body:
+        messages = [dict(m) for m in body["messages"]]
+        messages[-1]["content"] = f"{filler}\n{messages[-1].get('content') or ''}"
+        body["messages"] = messages
+    elif "prompt" in body:
+        body["prompt"] = f"{filler}\n{body['prompt']}"
+    elif "input" in body:
+        body["input"] = f"{filler}\n{body['input']}"
+    return body
 
 
-def _no_thinking(message: dict) -> str:
-    if not (message.get("content") or "").strip():
+def _text(value: object) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _check_message(message: dict, expect: dict) -> str:
+    content = _text(message.get("content"))
+    reasoning = _text(message.get("reasoning_content")) or _text(message.get("reasoning"))
+    if expect.get("text") and not (content or reasoning):
         return "empty assistant message"
-    return "reasoning_content present with thinking disabled" if _reasoning(message) else ""
+    if expect.get("content") and not content:
+        return "no content in the assistant message"
+    if expect.get("reasoning") is True and not reasoning:
+        return "no reasoning_content (the reasoning parser did not separate any thinking)"
+    if expect.get("reasoning") is False and reasoning:
+        return "reasoning_content present with thinking disabled"
+    if expect.get("tool_calls") and not message.get("tool_calls"):
+        return "no tool_calls"
+    contains = expect.get("contains")
+    if contains and contains not in content:
+        return f"content does not contain {contains!r}"
+    return ""
 
 
-def _tool_call(message: dict) -> str:
-    return "" if message.get("tool_calls") else "no tool_calls"
+def _check_embedding(answer: dict) -> str:
+    try:
+        vector = answer["data"][0]["embedding"]
+    except (KeyError, IndexError, TypeError):
+        return "response is not an embeddings response"
+    if not isinstance(vector, list) or not vector:
+        return "empty embedding"
+    if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in vector):
+        return "embedding holds non-numbers"
+    return ""
 
 
-WEATHER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Current weather in a city.",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-    },
-}
-
-
-def request_paths(long_context_words: int) -> dict[str, tuple[dict, object]]:
-    """The guide's four paths, each a request body (model added by the caller) and its check.
-
-    Each warms its own CUDA graphs and parser code paths; a check returns '' when the assistant
-    message passes, else why not.
-    """
-    long_text = " ".join(["The quick brown fox jumps over the lazy dog."] * (long_context_words // 9 + 1))
-    return {
-        "chat": ({"messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 64}, _thinking),
-        "no-thinking": (
-            {
-                "messages": [{"role": "user", "content": "Explain quicksort in one sentence."}],
-                "max_tokens": 64,
-                "chat_template_kwargs": {"enable_thinking": False},
-            },
-            _no_thinking,
-        ),
-        "long-context": (
-            {"messages": [{"role": "user", "content": f"{long_text}\nSummarise the text."}], "max_tokens": 32},
-            _has_text,
-        ),
-        "tool-call": (
-            {
-                "messages": [{"role": "user", "content": "What is the weather in Paris?"}],
-                "tools": [WEATHER_TOOL],
-                "tool_choice": "required",
-                "max_tokens": 128,
-            },
-            _tool_call,
-        ),
-    }
+def check_answer(request: dict, answer: object) -> str:
+    """'' when the decoded JSON answer holds what the request expects, else why not."""
+    if not isinstance(answer, dict):
+        return "response is not a JSON object"
+    expect = request["expect"]
+    route = request["route"]
+    if route == "/v1/embeddings":
+        return _check_embedding(answer)
+    try:
+        choice = answer["choices"][0]
+    except (KeyError, IndexError, TypeError):
+        return "response has no choices"
+    if route == "/v1/completions":
+        if not isinstance(choice, dict):
+            return "response has no choices"
+        return _check_message({"content": choice.get("text")}, expect)
+    message = choice.get("message") if isinstance(choice, dict) else None
+    if not isinstance(message, dict):
+        return "response is not a chat completion"
+    return _check_message(message, expect)

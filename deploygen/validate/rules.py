@@ -19,7 +19,7 @@ from deploygen.facts import VOLUME_READ_GB_PER_S, cluster_facts, gpu_facts
 from deploygen.load import ResolvedProfile, available_profiles, load_profile, profile_path
 from deploygen.memory import memory_per_gpu
 from deploygen.suggest import did_you_mean
-from deploygen.validate import derived
+from deploygen.validate import derived, warmup
 from deploygen.validate.flags import profile_catalog
 from deploygen.validate.schema import DEFAULT_ORIGIN
 from deploygen.validate.vllm_flags import profile_vllm_catalog
@@ -883,6 +883,18 @@ def model_revision_pinned(profile: ResolvedProfile) -> Iterator[Finding]:
             ("model", "revision"),
             "pin the 40-hex commit from the Hub's 'Files and versions' page once validated",
         )
+
+
+@rule(
+    "warmup",
+    Severity.ERROR,
+    "https://docs.sglang.ai/advanced_features/separate_reasoning.html, "
+    "https://docs.vllm.ai/en/latest/features/tool_calling.html: parsers decide what an answer holds",
+)
+def warmup_can_pass(profile: ResolvedProfile) -> Iterator[Finding]:
+    """A warmup request the engine cannot answer as expected stops every container at start."""
+    for finding in warmup.findings(profile):
+        yield Finding(finding.message, finding.blame, finding.hint)
 
 
 def rule_problems(profile: ResolvedProfile) -> list[Problem]:
