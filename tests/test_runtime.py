@@ -19,6 +19,7 @@ import huggingface_hub
 import pytest
 
 from conftest import ROOT, STANDIN_DIR
+from deploygen.pipeline import check
 from deploygen.runtime.caches import jit_cache_env
 from deploygen.runtime.engine import Engine, EngineError, Readiness, engine_env, redactor, start_engine
 from deploygen.runtime.local import local_arguments, run_local
@@ -34,7 +35,13 @@ from deploygen.runtime.weights import (
 
 API_KEY = "sk-runtime-test-key-0123456789"
 FAST = Readiness(health_timeout=20, poll_interval=0.05, max_poll_interval=0.25, shutdown_grace=3)
-WARM = FAST._replace(warmup_timeout=20, long_context_words=50)
+# The warmup b200-prod derives (the stand-in runs its parsers), with a short long-context prompt.
+WARM = FAST._replace(
+    warmup_timeout=20,
+    warmup_requests=tuple(
+        {**r, "filler_words": 50} if "filler_words" in r else r for r in check("b200-prod").deployment.warmup
+    ),
+)
 
 
 def free_port() -> int:
@@ -198,7 +205,7 @@ def test_warmup_without_the_api_key_is_refused_by_the_engine(tmp_path, engines):
     engine.start()
     engine.wait_until_healthy(20, 0.05, 0.25)
     with pytest.raises(EngineError, match="HTTP 401"):
-        engine.warmup(10, 50)
+        engine.warmup(10, WARM.warmup_requests)
 
 
 def test_stop_sigkills_workers_that_ignore_sigterm_after_the_grace(tmp_path, engines, capfd):
