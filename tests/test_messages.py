@@ -209,7 +209,7 @@ def test_deploy_gates_on_its_profile_alone_and_check_on_every_profile():
     try:
         gate = make("gate", "PROFILE=h200")
         assert gate.returncode == 0, gate.stderr
-        valid, fresh = gate.stdout.splitlines()
+        valid, fresh = [line for line in gate.stdout.splitlines() if not line.startswith("  warmup")]
         assert valid.startswith("profiles/h200.yaml: valid") and fresh == "1 generated file is fresh"
         everything = make("check")
         assert everything.returncode != 0
