@@ -196,6 +196,8 @@ def start_local(deploy: Path, tmp_path: Path, standin_env: dict[str, str]) -> tu
     env = {k: v for k, v in os.environ.items() if not k.startswith("STANDIN_")}
     env.update(
         PYTHONPATH=str(STANDIN_DIR),
+        # The stand-in vLLM runs as `vllm` from tests/standin/bin.
+        PATH=f"{STANDIN_DIR / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
         PYTHONUNBUFFERED="1",
         API_KEY="sk-warmup-test-key-0123456789",
         STANDIN_LOAD_SECONDS="0.1",
