@@ -105,7 +105,7 @@ class ClusterNode:
                     ready.health_timeout, ready.poll_interval, ready.max_poll_interval, self.abort
                 )
                 if ready.warmup_timeout is not None:
-                    self.engine.warmup(ready.warmup_timeout, ready.long_context_words)
+                    self.engine.warmup(ready.warmup_timeout, ready.warmup_requests)
                 self.link.announce_ready()
             else:
                 self._wait_for_rank0()
