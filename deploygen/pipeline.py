@@ -38,6 +38,8 @@ def check_profile(profile: ResolvedProfile, *, strict: bool = False) -> Checked:
     origin = validated.profile.origin((deployment.engine,))
     if isinstance(validated.catalog, VllmCatalog):
         final = vllm_argv_problems(deployment.argv[3:], validated.catalog, origin=origin)
+    elif validated.profile.data["image"]["flag_check"] == "off":
+        final = []
     else:
         final = argv_problems(deployment.argv[3:], validated.catalog, origin=origin)
         final += argv_problems(deployment.compile_argv[3:], validated.catalog, compile_step=True, origin=origin)

@@ -40,7 +40,11 @@ class Deployment:
 
 
 def _flag_tokens(name: str, value: Any, catalog: Catalog) -> list[str]:
-    flag = catalog.by_option[f"--{name}"]
+    flag = catalog.by_option.get(f"--{name}")
+    if flag is None:  # not in the catalog: only with image.flag_check off, written as the profile says
+        if isinstance(value, bool):
+            return [f"--{name}"] if value else []
+        return [f"--{name}", *(str(v) for v in (value if isinstance(value, list) else [value]))]
     if flag.is_boolean_optional:
         return [f"--{name}" if value else f"--no-{name}"]
     if not flag.takes_value:

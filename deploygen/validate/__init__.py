@@ -54,8 +54,10 @@ def engine_flag_problems(profile: ResolvedProfile) -> tuple[Catalog | VllmCatalo
         problems += found + (vllm_flag_problems(profile, catalog) if catalog is not None else [])
         return catalog, problems
     catalog, found = profile_catalog(profile)
-    problems += found + (flag_problems(profile, catalog) if catalog is not None else [])
-    return catalog, problems
+    flagged = flag_problems(profile, catalog) if catalog is not None else []
+    if profile.data["image"]["flag_check"] == "off":  # said loudly by the flag-check-off warning
+        flagged = [dataclasses.replace(p, severity=Severity.WARNING) for p in flagged]
+    return catalog, problems + found + flagged
 
 
 def validate(profile: ResolvedProfile, *, strict: bool = False) -> Validated:

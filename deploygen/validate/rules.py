@@ -774,6 +774,7 @@ def image_pinned(profile: ResolvedProfile) -> Iterator[Finding]:
                 ("image", image_field),
                 "copy the digest from the registry, e.g. `docker buildx imagetools inspect IMAGE`",
             )
+            return
     elif tag in FLOATING_TAGS or "nightly" in tag or tag.startswith("dev"):
         yield Finding(
             f"image {image!r} is not pinned: {tag or 'no tag'} moves",
@@ -782,12 +783,69 @@ def image_pinned(profile: ResolvedProfile) -> Iterator[Finding]:
         )
         return
     version = profile.data["image"][version_field]
+    if engine == "sglang":
+        yield from _sglang_release(profile, image, tag)
+        return
     # With a digest too: a tag that names another version says the digest is not the one meant.
     if tag and not re.match(rf"v{re.escape(version)}(-|$)", tag):
         yield Finding(
             f"image tag {tag!r} does not match {version_field} {version}",
             ("image", version_field),
             f"use the v{version} image or set {version_field} to the image's version",
+        )
+
+
+RELEASE_IN_TAG = re.compile(r"v(\d+\.\d+\.\d+(?:\.post\d+)?)(?:-|$)")
+
+
+def _sglang_release(profile: ResolvedProfile, image: str, tag: str) -> Iterator[Finding]:
+    """The release the image's tag names against sglang_version, as image.flag_check says to check it."""
+    version = profile.data["image"]["sglang_version"]
+    check = profile.data["image"]["flag_check"]
+    named = RELEASE_IN_TAG.match(tag)
+    if check == "parser-matches" and named:
+        yield Finding(
+            f"image {image!r} names SGLang {named.group(1)}; parser-matches is for an image that names no release",
+            ("image", "flag_check"),
+            "remove image.flag_check: the flags are checked against the release the tag names",
+        )
+    elif check == "release" and not named:
+        yield Finding(
+            f"image {image!r} names no SGLang release, so no catalog is known to match its parser",
+            ("image", "sglang_image"),
+            "set image.flag_check: parser-matches and sglang_version to the release whose parser the image has "
+            "(the flags are checked against its catalog), or image.flag_check: off",
+        )
+    # With a digest too: a tag that names another version says the digest is not the one meant.
+    elif named and named.group(1) != version:
+        yield Finding(
+            f"image tag {tag!r} does not match sglang_version {version}",
+            ("image", "sglang_version"),
+            f"use the v{version} image or set sglang_version to the image's version",
+        )
+
+
+@rule("flag-check-parser-matches", Severity.INFO, "image.flag_check: parser-matches (the profile's statement)",
+      SGLANG)  # fmt: skip
+def flag_check_parser_matches(profile: ResolvedProfile) -> Iterator[Finding]:
+    if profile.data["image"]["flag_check"] == "parser-matches":
+        yield Finding(
+            f"image {profile.data['image']['sglang_image']!r} names no SGLang release: its flags are checked against "
+            f"SGLang {profile.data['image']['sglang_version']}'s catalog, whose parser the profile says it has",
+            ("image", "flag_check"),
+            "check it when the image changes: `python -m sglang.launch_server --help` in the image against "
+            "schema/sglang/ (or `python generate.py catalog add` for a release)",
+        )
+
+
+@rule("flag-check-off", Severity.WARNING, "image.flag_check: off (the profile's choice)", SGLANG)
+def flag_check_off(profile: ResolvedProfile) -> Iterator[Finding]:
+    if profile.data["image"]["flag_check"] == "off":
+        yield Finding(
+            "the SGLang flags are not checked (image.flag_check: off): a wrong or renamed flag fails only when the "
+            "container starts",
+            ("image", "flag_check"),
+            "set image.flag_check: parser-matches with the release whose parser the image has",
         )
 
 
