@@ -16,6 +16,7 @@ from deploygen.suggest import did_you_mean
 
 DEPRECATED_VALUES_PATH = DATA_DIR / "sglang-deprecated-values.yaml"
 RENAMES_PATH = DATA_DIR / "sglang-renames.yaml"
+GENERATED_HOST = "0.0.0.0"
 # Flags the generator writes from other sections; setting them in `sglang` would contradict those.
 DERIVED = {
     "model-path": "model.path",
@@ -126,6 +127,18 @@ def flag_problems(profile: ResolvedProfile, catalog: Catalog) -> list[Problem]:
         path = ("sglang", name)
         origin = profile.origin(path)
         where = f"sglang.{name}"
+        if name == "host" and str(value) == GENERATED_HOST:
+            problems.append(
+                Problem(
+                    origin,
+                    where,
+                    f"--host {GENERATED_HOST} is what the generator writes anyway",
+                    "remove it",
+                    severity=Severity.INFO,
+                    code="sglang-derived-flag",
+                )
+            )
+            continue
         if name in DERIVED:
             problems.append(
                 Problem(

@@ -283,6 +283,11 @@ def fp8_kv_with_eagle(profile: ResolvedProfile) -> Iterator[Finding]:
         )
 
 
+# The algorithms that read --speculative-eagle-topk (NEXTN is SGLang's alias of EAGLE); DFLASH, NGRAM and
+# STANDALONE drafts have no topk.
+EAGLE_ALGORITHMS = ("EAGLE", "EAGLE3", "NEXTN")
+
+
 @rule("spec-v2", Severity.ERROR, "docs/sources.md#spec-v2: SGLANG_ENABLE_SPEC_V2; spec v2 needs topk 1", SGLANG)
 def spec_v2(profile: ResolvedProfile) -> Iterator[Finding]:
     env = profile.data["image"].get("env", {})
@@ -294,7 +299,11 @@ def spec_v2(profile: ResolvedProfile) -> Iterator[Finding]:
             ("image", "env", "SGLANG_ENABLE_SPEC_V2"),
             "remove it; spec v2 is the default there",
         )
-    elif env["SGLANG_ENABLE_SPEC_V2"] not in ("0", "false", "False") and profile.flag("speculative-eagle-topk") != 1:
+    elif (
+        env["SGLANG_ENABLE_SPEC_V2"] not in ("0", "false", "False")
+        and str(profile.flag("speculative-algorithm", default="")).upper() in EAGLE_ALGORITHMS
+        and profile.flag("speculative-eagle-topk") != 1
+    ):
         yield Finding(
             "EAGLE spec v2 needs `speculative-eagle-topk: 1`",
             _flag_path(profile, "speculative-eagle-topk"),
