@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,21 +32,43 @@ def _render_checked(checked: list, quiet: bool = False) -> list[str]:
     return render_deployments([item.deployment for item in checked])
 
 
-def _check_all(strict: bool) -> list:
-    """Every deployable profile through the pipeline; any error stops them all, so nothing is half-written."""
-    from deploygen.load import deployable_profiles
+def _each_profile(strict: bool) -> list[tuple[str, Any]]:
+    """Every profile in profiles/ through the pipeline: (name, Checked or the UserError it raised), abstract
+    bases left out. A profile that fails never stops or hides the others."""
+    from deploygen.errors import UserError
+    from deploygen.load import available_profiles, load_profile
     from deploygen.pipeline import check_profile
 
-    return [check_profile(profile, strict=strict) for profile in deployable_profiles()]
+    results: list[tuple[str, Any]] = []
+    for name in available_profiles():
+        try:
+            profile = load_profile(name)
+            if not profile.abstract:
+                results.append((name, check_profile(profile, strict=strict)))
+        except UserError as exc:
+            results.append((name, exc))
+    return results
+
+
+def _check_all(strict: bool) -> list:
+    """Every deployable profile through the pipeline; any error stops them all, so nothing is half-written,
+    and the errors of every failing profile are reported together."""
+    from deploygen.errors import UserError
+
+    results = _each_profile(strict)
+    failed = [problem for _, result in results if isinstance(result, UserError) for problem in result.problems]
+    if failed:
+        raise UserError(failed)
+    return [result for _, result in results]
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from deploygen.errors import UserError
+    from deploygen.errors import UserError, os_problem
     from deploygen.files import write_atomic
     from deploygen.load.yaml_source import display_path
     from deploygen.paths import PROFILES_DIR
     from deploygen.pipeline import check_deployable
-    from deploygen.render import output_path
+    from deploygen.render import writable_output_path
 
     if args.all and args.out:
         raise UserError("--out takes the render of one profile; `render --all` writes generated/<profile>/deploy.py")
@@ -62,40 +85,61 @@ def cmd_render(args: argparse.Namespace) -> int:
     if args.out == "-":
         sys.stdout.write(sources[0])
         return 0
-    for item, source in zip(checked, sources, strict=True):
-        path = Path(args.out) / "deploy.py" if args.out else output_path(item.profile)
-        changed = write_atomic(path, source)
+    # Every destination checked before anything is written: only inside generated/<name>/ (or --out).
+    paths = [Path(args.out) / "deploy.py" if args.out else writable_output_path(item.profile) for item in checked]
+    for path, source in zip(paths, sources, strict=True):
+        try:
+            changed = write_atomic(path, source)
+        except OSError as exc:
+            raise UserError(os_problem(exc, display_path(path), "write the render")) from None
         print(f"{display_path(path)}: {'written' if changed else 'unchanged'}")
     return 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from deploygen.errors import UserError
-    from deploygen.load import deployable_profiles, load_profile
+    from deploygen.load import load_profile
     from deploygen.load.yaml_source import display_path
-    from deploygen.pipeline import check_profile
+    from deploygen.pipeline import check_profile, loadable_profiles
     from deploygen.validate.warmup import warmup_lines
 
-    profiles = deployable_profiles() if args.all else []
+    # (name, Checked or UserError) of each profile; one that fails never hides the others.
+    results: list[tuple[str, Any]] = _each_profile(args.strict) if args.all else []
+    seen: set[Path] = set()
     for name in [] if args.all else args.profiles:
-        profile = load_profile(name)
-        # An abstract base is validated through the profiles that extend it.
-        children = [p for p in deployable_profiles() if profile.path in p.sources] if profile.abstract else [profile]
-        profiles += [p for p in children if p.path not in {q.path for q in profiles}]
-    failed = 0
-    for profile in profiles:
         try:
-            checked = check_profile(profile, strict=args.strict)
+            profile = load_profile(name)
         except UserError as exc:
-            print(exc, file=sys.stderr)
+            results.append((name, exc))
+            continue
+        # An abstract base is validated through the profiles that extend it.
+        children = (
+            [p for p in loadable_profiles() if not p.abstract and profile.path in p.sources]
+            if profile.abstract
+            else [profile]
+        )
+        for child in children:
+            if child.path in seen:
+                continue
+            seen.add(child.path)
+            try:
+                results.append((child.name, check_profile(child, strict=args.strict)))
+            except UserError as exc:
+                results.append((child.name, exc))
+    failed = 0
+    for _, result in results:
+        if isinstance(result, UserError):
+            print(result, file=sys.stderr)
             failed += 1
             continue
-        for finding in checked.findings:
+        for finding in result.findings:
             print(finding, file=sys.stderr)
-        notes = f" ({len(checked.findings)} notes)" if checked.findings else ""
-        print(f"{display_path(profile.path)}: valid{notes}")
-        for line in warmup_lines(checked.deployment.warmup):
+        notes = f" ({len(result.findings)} notes)" if result.findings else ""
+        print(f"{display_path(result.profile.path)}: valid{notes}")
+        for line in warmup_lines(result.deployment.warmup):
             print(f"  {line}")
+    if len(results) > 1 and failed:
+        print(f"{failed} of {len(results)} profiles are not valid", file=sys.stderr)
     return 1 if failed else 0
 
 
@@ -191,13 +235,21 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from deploygen.errors import UserError
     from deploygen.load import available_profiles, load_profile
 
+    failed = 0
     for name in available_profiles():
-        profile = load_profile(name)
+        try:
+            profile = load_profile(name)
+        except UserError as exc:
+            # Listed all the same, with why it does not load; the others are listed too.
+            print(f"{name:<28} {'invalid':<10} {exc.problems[0]}")
+            failed += 1
+            continue
         kind = "base" if profile.abstract else f"{profile.get('gpu', 'count')}x {profile.get('gpu', 'type')}"
         print(f"{name:<28} {kind:<10} {profile.get('description', default='')}")
-    return 0
+    return 1 if failed else 0
 
 
 def cmd_new(args: argparse.Namespace) -> int:
@@ -492,6 +544,9 @@ class Command:
     arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], int]
     description: str | None = None
+    # Output that shows profile strings is escaped and masked (deploygen.terminal); `triage` prints log
+    # lines its own way (and colours them), smoke and bench print their own progress.
+    shows_profile_text: bool = True
 
 
 COMMANDS: tuple[Command, ...] = (
@@ -505,7 +560,9 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "plan", "memory, concurrency, monthly cost and cold start of a profile (or two, compared)", _plan_args, cmd_plan
     ),
-    Command("triage", "classify log lines; exit 1 on a fatal pattern", _triage_args, cmd_triage),
+    Command(
+        "triage", "classify log lines; exit 1 on a fatal pattern", _triage_args, cmd_triage, shows_profile_text=False
+    ),
     Command("model", "model facts: `model add REPO[@REVISION]` reads them from the Hub", _model_args, cmd_model_add),
     Command(
         "catalog",
@@ -519,6 +576,7 @@ COMMANDS: tuple[Command, ...] = (
         _smoke_args,
         cmd_smoke,
         "Exit status 0 only when every path passes.",
+        shows_profile_text=False,
     ),
     Command(
         "bench",
@@ -526,6 +584,7 @@ COMMANDS: tuple[Command, ...] = (
         _bench_args,
         cmd_bench,
         "Exit status 0 only when no request failed and every target of --profile passed.",
+        shows_profile_text=False,
     ),
 )
 
@@ -536,7 +595,7 @@ def build_parser(prog: str = "generate.py") -> argparse.ArgumentParser:
     for command in COMMANDS:
         command_parser = sub.add_parser(command.name, help=command.help, description=command.description)
         command.arguments(command_parser)
-        command_parser.set_defaults(func=command.run)
+        command_parser.set_defaults(func=command.run, command_spec=command)
     return parser
 
 
@@ -545,8 +604,28 @@ def console() -> None:
     sys.exit(main(prog="deploygen"))
 
 
+def _without_secrets(argv: list[str]) -> list[str]:
+    """The arguments with the value of any secret-named option (--api-key KEY, --api-key=KEY) hidden."""
+    from deploygen.secrets import secret_name
+
+    shown = []
+    for index, arg in enumerate(argv):
+        option, equals, _ = arg.partition("=")
+        if option.startswith("--") and equals and secret_name(option):
+            arg = f"{option}=***"
+        elif index and argv[index - 1].startswith("--") and secret_name(argv[index - 1]):
+            arg = "***"
+        shown.append(arg)
+    return shown
+
+
 def main(argv: list[str] | None = None, prog: str = "generate.py") -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser(prog).parse_args(argv)
+    if args.command_spec.shows_profile_text:
+        from deploygen.terminal import SafeStream
+
+        sys.stdout, sys.stderr = SafeStream(sys.stdout), SafeStream(sys.stderr)
     try:
         return args.func(args)
     except DeploygenError as exc:
@@ -554,3 +633,24 @@ def main(argv: list[str] | None = None, prog: str = "generate.py") -> int:
         return 1
     except BrokenPipeError:
         return 0
+    except KeyboardInterrupt:
+        return 130
+    except OSError as exc:
+        # A file no step expected to fail on: still one located message.
+        from deploygen.errors import os_problem
+        from deploygen.load.yaml_source import display_path
+
+        shown = display_path(Path(exc.filename)) if exc.filename else prog
+        print(os_problem(exc, shown, f"run `{args.command}`"), file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: a message, never a traceback
+        from deploygen.terminal import printable
+
+        command = " ".join([prog, *(shlex.quote(a) for a in _without_secrets(argv))])
+        print(
+            "internal error, please report it with the command and this message:\n"
+            f"    command: {printable(command)}\n"
+            f"    error: {type(exc).__name__}: {printable(str(exc))}",
+            file=sys.stderr,
+        )
+        return 1

@@ -19,8 +19,11 @@ def write_atomic(path: Path, content: str | bytes) -> bool:
             return False
     except OSError:
         pass  # unreadable: replace it
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise _about(exc, path) from exc
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -28,10 +31,17 @@ def write_atomic(path: Path, content: str | bytes) -> bool:
         os.umask(umask)
         os.chmod(temp, 0o666 & ~umask)
         os.replace(temp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(temp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _about(exc, path) from exc
         raise
     return True
+
+
+def _about(exc: OSError, path: Path) -> OSError:
+    """The same error, about the file being written rather than its temp file or folder."""
+    return type(exc)(exc.errno, exc.strerror, str(path))
 
 
 def read_bytes(path: Path) -> bytes:

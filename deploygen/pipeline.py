@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from deploygen.errors import Problem, UserError
-from deploygen.load import ResolvedProfile, deployable_profiles, load_profile
+from deploygen.load import ResolvedProfile, available_profiles, load_profile
 from deploygen.load.yaml_source import display_path
 from deploygen.plan.deployment import Deployment, plan_deployment
 from deploygen.sglang.catalog import Catalog
@@ -57,9 +57,20 @@ def load_deployable(name_or_path: str) -> ResolvedProfile:
     """A profile that renders a deployment; an abstract base is a UserError naming its children."""
     profile = load_profile(name_or_path)
     if profile.abstract:
-        children = [p.name for p in deployable_profiles() if profile.path in p.sources]
+        children = [p.name for p in loadable_profiles() if not p.abstract and profile.path in p.sources]
         raise UserError(f"{display_path(profile.path)} is an abstract base; render one of: {', '.join(children)}")
     return profile
+
+
+def loadable_profiles() -> list[ResolvedProfile]:
+    """The profiles in profiles/ that load; one that does not is reported when it is used, not here."""
+    profiles = []
+    for name in available_profiles():
+        try:
+            profiles.append(load_profile(name))
+        except UserError:
+            continue
+    return profiles
 
 
 def check_deployable(name_or_path: str, *, strict: bool = False) -> Checked:

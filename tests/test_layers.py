@@ -13,7 +13,8 @@ PACKAGE = ROOT / "deploygen"
 LAYERS: list[set[str]] = [
     # Shared by every stage: errors, repository paths, atomic writes, did-you-mean; and the code that
     # runs inside the container, which is included verbatim into deploy.py and so imports nothing here.
-    {"errors", "paths", "files", "suggest", "runtime"},
+    # What a secret looks like, and printing safely to a terminal.
+    {"errors", "paths", "files", "suggest", "runtime", "secrets", "terminal"},
     # What the world is made of: the memory model, the SGLang (and vLLM) flag catalogs.
     {"memory", "sglang", "vllm"},
     {"load"},

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import os
 import re
 from collections.abc import Iterator
@@ -86,11 +87,16 @@ def deployable_profiles() -> list[ResolvedProfile]:
 
 
 def _not_found(name: str, origin: Origin | None = None, path: str = "") -> ProfileNotFound:
-    names = available_profiles()
-    close = did_you_mean(name, names)
-    hint = f"{close} " if close else ""
-    hint += "available profiles: " + ", ".join(names)
-    return ProfileNotFound(Problem(origin or Origin(""), path, f"no profile named {name!r}", hint))
+    return ProfileNotFound(
+        Problem(origin or Origin(""), path, f"no profile named {name!r}", _not_found_hint(name, *available_profiles()))
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _not_found_hint(name: str, *names: str) -> str:
+    """Cached: a folder of many broken siblings asks for the same hint many times."""
+    close = did_you_mean(name, list(names))
+    return (f"{close} " if close else "") + "available profiles: " + ", ".join(names)
 
 
 def _exists(path: Path) -> bool:
@@ -209,8 +215,8 @@ class _Resolution:
         self.files_read = 0
         self.values_merged = 0
 
-    def resolve(self, path: Path, chain: tuple[tuple[Path, Origin], ...]) -> _Resolved:
-        real = Path(os.path.realpath(path))
+    def resolve(self, path: Path, chain: tuple[tuple[Path, Origin], ...], real: Path | None = None) -> _Resolved:
+        real = real or Path(os.path.realpath(path))
         if real in self.done:
             return self.done[real]
         self.files_read += 1
@@ -224,11 +230,10 @@ class _Resolution:
                 )
             )
         data, origins = read_yaml(path)
-        shown = display_path(path)
         if not isinstance(data, dict):
             raise UserError(
                 Problem(
-                    Origin(shown, 1, 1),
+                    Origin(display_path(path), 1, 1),
                     "",
                     f"a profile is a mapping, not {_a(_type_name(data))}",
                     "start the file with `schema_version: 1`",
@@ -249,7 +254,7 @@ class _Resolution:
         merged_origins: dict[Path_, Origin] = {}
         removed: dict[Path_, Origin] = {}
         sources: list[Path] = []
-        here = (*chain, (real, Origin(shown)))
+        here = (*chain, (real, Origin("")))
         for parent, where in parents:
             parent_path = profile_path(parent, relative_to=real, origin=where)
             parent_real = Path(os.path.realpath(parent_path))
@@ -276,12 +281,12 @@ class _Resolution:
                         "flatten the chain: a profile needs a base or two, not a tower",
                     )
                 )
-            parent_resolved = self.resolve(parent_path, (*chain, (real, where)))
+            parent_resolved = self.resolve(parent_path, (*chain, (real, where)), parent_real)
             self.merge(merged, merged_origins, parent_resolved.data, parent_resolved.origins, where, removed)
             removed.update(parent_resolved.removed)
             sources += [s for s in parent_resolved.sources if s not in sources]
         own = {k: v for k, v in data.items() if k not in FILE_KEYS}
-        self.merge(merged, merged_origins, own, origins, Origin(shown, 1, 1), removed)
+        self.merge(merged, merged_origins, own, origins, path, removed)
         sources.append(real)
         resolved = _Resolved(real, merged, merged_origins, sources, abstract, removed)
         self.done[real] = resolved
@@ -323,14 +328,15 @@ class _Resolution:
         target_origins: dict,
         source: dict,
         source_origins: dict,
-        where: Origin,
+        where: Origin | Path,
         removed: dict[Path_, Origin],
     ) -> None:
+        """Merge `source` into `target`; `where` (an `extends` entry, or the file itself) is blamed for too much."""
         self.values_merged += len(source_origins)
         if self.values_merged > MAX_MERGED_VALUES:
             raise UserError(
                 Problem(
-                    where,
+                    where if isinstance(where, Origin) else Origin(display_path(where), 1, 1),
                     "extends",
                     f"the `extends` graph merges more than {MAX_MERGED_VALUES:,} values",
                     "merge some base profiles into one, and extend each base once",

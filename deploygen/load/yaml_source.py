@@ -39,12 +39,17 @@ def display_path(path: Path) -> str:
 
     Lexical first, so a symlink is shown as itself; never `Path.resolve()`, which raises on a symlink loop.
     """
+    return _display_path(str(path), os.getcwd())
+
+
+@functools.lru_cache(maxsize=4096)
+def _display_path(path: str, cwd: str) -> str:
     for absolute in (os.path.abspath, os.path.realpath):
         try:
-            return str(Path(absolute(path)).relative_to(absolute(Path.cwd())))
+            return str(Path(absolute(path)).relative_to(absolute(cwd)))
         except ValueError:
             continue
-    return str(path)
+    return path
 
 
 class _RejectedYAML(yaml.MarkedYAMLError):
@@ -193,7 +198,7 @@ def _read_bounded(path: Path, shown: str) -> bytes:
     return raw
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=4096)
 def _read_yaml_cached(path: Path, shown: str, version: tuple) -> tuple[Any, dict[Path_, Origin]]:
     raw = _read_bounded(path, shown)
     try:

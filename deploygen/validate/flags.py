@@ -110,7 +110,8 @@ def _scalar_problem(flag: Flag, value: Any) -> str:
             json.loads(text)
         except ValueError as exc:
             return f"takes JSON, and {text!r} is not JSON ({exc.msg} at character {exc.pos})"
-    if text.startswith("-") and len(text) > 1 and not NEGATIVE_NUMBER.match(text) and " " not in text:
+    # Whatever follows: argparse reads "--api-key=x y" and "-h x" as options too.
+    if text.startswith("-") and len(text) > 1 and not NEGATIVE_NUMBER.match(text):
         return f"value {text!r} starts with '-', so SGLang's parser would read it as an option"
     if flag.choices is not None and value not in flag.choices and str(value) not in map(str, flag.choices):
         close = did_you_mean(value, flag.choices)

@@ -18,6 +18,7 @@ from deploygen.errors import Problem, Severity, UserError
 from deploygen.facts import VOLUME_READ_GB_PER_S, cluster_facts, gpu_facts
 from deploygen.load import ResolvedProfile, available_profiles, load_profile, profile_path
 from deploygen.memory import memory_per_gpu
+from deploygen.secrets import looks_secret, secret_name
 from deploygen.suggest import did_you_mean
 from deploygen.validate import derived, warmup
 from deploygen.validate.flags import profile_catalog
@@ -909,19 +910,29 @@ def deepgemm_arch(profile: ResolvedProfile) -> Iterator[Finding]:
         )
 
 
-SECRET_VALUE = re.compile(r"\b(hf_[A-Za-z0-9]{20,}|sk-[A-Za-z0-9_-]{20,}|ghp_[A-Za-z0-9]{20,})\b")
-SECRET_NAME = re.compile(r"(TOKEN|SECRET|PASSWORD|API_KEY|APIKEY)", re.IGNORECASE)
+ENGINE_SECTIONS = ("sglang", "vllm")
 
 
 @rule("inline-secret", Severity.ERROR, "docs/sources.md#modal-secrets: secrets live in Modal secrets")
 def no_inline_secrets(profile: ResolvedProfile) -> Iterator[Finding]:
+    """Secrets by meaning (a name that says key, token, secret, password, auth) and by shape (known token
+    formats, key-like random text): a profile names Modal secrets, it never holds one."""
     for name in profile.data["image"].get("env", {}):
-        if SECRET_NAME.search(name):
+        if secret_name(name):
             yield Finding(
                 f"image.env.{name} looks like a secret; its value would be baked into the image",
                 ("image", "env", name),
                 "store it with `modal secret create NAME KEY=...` and name that secret under `secrets`",
             )
+    for section in ENGINE_SECTIONS:
+        for name, value in (profile.data.get(section) or {}).items():
+            # --api-key is set from secrets.api_key (the flag checks say so); a bare flag holds no secret.
+            if name != "api-key" and secret_name(name) and not isinstance(value, bool) and value is not None:
+                yield Finding(
+                    f"--{name} takes a secret, and a literal here would be written into deploy.py",
+                    (section, name),
+                    "remove it: secrets reach the container only from Modal secrets (`secrets.api_key` sets --api-key)",
+                )
 
     def walk(node: Any, path: tuple) -> Iterator[Finding]:
         if isinstance(node, dict):
@@ -930,7 +941,7 @@ def no_inline_secrets(profile: ResolvedProfile) -> Iterator[Finding]:
         elif isinstance(node, list):
             for index, value in enumerate(node):
                 yield from walk(value, (*path, index))
-        elif isinstance(node, str) and SECRET_VALUE.search(node):
+        elif isinstance(node, str) and looks_secret(node):
             yield Finding(
                 "this value looks like an API key or token; secrets never go in a profile",
                 path,

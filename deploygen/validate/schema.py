@@ -15,6 +15,7 @@ from deploygen.errors import Origin, Problem
 from deploygen.load import ResolvedProfile, available_profiles
 from deploygen.load.yaml_source import display_path
 from deploygen.paths import SCHEMA_PATH
+from deploygen.secrets import looks_secret, secret_name
 from deploygen.suggest import did_you_mean
 
 # Missing this many required top-level sections, a profile without `extends` most likely forgot it.
@@ -42,7 +43,15 @@ def _ecma_pattern(validator, pattern, instance, schema):  # noqa: ANN001, ANN202
 @functools.cache
 def _validator() -> jsonschema.Draft202012Validator:
     # The schema itself is checked against the 2020-12 metaschema by the tests, not on every run.
-    strict = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": _ecma_pattern})
+    strict = jsonschema.validators.extend(
+        jsonschema.Draft202012Validator,
+        {"pattern": _ecma_pattern},
+        # An integer field takes an integer: JSON Schema also counts 8.0, which would reach the command
+        # line as `--tp-size 8.0`.
+        type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+            "integer", lambda checker, value: isinstance(value, int) and not isinstance(value, bool)
+        ),
+    )
     return strict(_inline_refs(profile_schema()))
 
 
@@ -102,9 +111,20 @@ def apply_defaults(profile: ResolvedProfile) -> ResolvedProfile:
     return dataclasses.replace(profile, data=data, origins=origins)
 
 
+# What YAML 1.1 tools read as booleans and YAML 1.2 (this loader, the editor) reads as strings.
+YAML11_BOOLEANS = {"yes", "no", "on", "off", "y", "n"}
+
+
+def _value(instance: Any, path: tuple) -> str:
+    """The value as a message shows it: never one that looks like a secret, or that sits under a secret's name."""
+    secret = isinstance(instance, str) and (looks_secret(instance) or any(secret_name(str(p)) for p in path[-1:]))
+    return "this value (not shown: it looks like a secret)" if secret else repr(instance)
+
+
 def _describe(error: jsonschema.ValidationError) -> tuple[str, str]:
     """A message and a hint a user can act on, for one schema error."""
     validator = error.validator
+    value = _value(error.instance, tuple(error.absolute_path))
     if validator == "additionalProperties":
         return "", ""  # reported per key by schema_problems
     if validator == "required":
@@ -113,28 +133,35 @@ def _describe(error: jsonschema.ValidationError) -> tuple[str, str]:
         return f"missing required field {missing!r}", sub.get("description", "")
     if validator == "enum":
         return (
-            f"{error.instance!r} is not one of {', '.join(map(repr, error.validator_value))}",
+            f"{value} is not one of {', '.join(map(repr, error.validator_value))}",
             did_you_mean(error.instance, error.validator_value),
         )
     if validator == "const":
-        return f"must be {error.validator_value!r}, not {error.instance!r}", ""
+        return f"must be {error.validator_value!r}, not {value}", ""
     if validator == "type":
         expected = error.validator_value
         if expected == "object":
-            return f"{error.instance!r} is a {_json_type(error.instance)}, expected a mapping", _mapping_hint(error)
+            return f"{value} is {_a(_json_type(error.instance))}, expected a mapping", _mapping_hint(error)
         expected = " or ".join(expected) if isinstance(expected, list) else expected
-        return f"{error.instance!r} is a {_json_type(error.instance)}, expected {expected}", ""
+        hint = ""
+        if "boolean" in expected and isinstance(error.instance, str) and error.instance.lower() in YAML11_BOOLEANS:
+            hint = "YAML 1.2 (this tool and the editor) reads yes/no/on/off as strings: write true or false"
+        return f"{value} is {_a(_json_type(error.instance))}, expected {expected}", hint
     if validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         sub = _subschema(tuple(error.absolute_path)) or {}
         return error.message, sub.get("description", "")
     if validator == "pattern":
         sub = _subschema(tuple(error.absolute_path)) or {}
-        return f"{error.instance!r} is not a valid value", sub.get("description", "")
+        return f"{value} is not a valid value", sub.get("description", "")
     if validator == "oneOf":
         sub = _subschema(tuple(error.absolute_path)) or {}
-        return f"{error.instance!r} is not a valid value", sub.get("description", "")
+        return f"{value} is not a valid value", sub.get("description", "")
     if validator == "not":
-        return f"{error.instance!r} is not allowed here", "mount volumes on a dedicated path such as /model-cache"
+        return f"{value} is not allowed here", "mount volumes on a dedicated path such as /model-cache"
+    if validator in ("maxLength", "minLength"):
+        sub = _subschema(tuple(error.absolute_path)) or {}
+        size = ("long", "at most") if validator == "maxLength" else ("short", "at least")
+        return f"{value} is too {size[0]}: {size[1]} {error.validator_value} characters", sub.get("description", "")
     return error.message, ""
 
 
@@ -174,6 +201,10 @@ def _option_name_hint(key: str) -> str:
     return f"write the option name without leading dashes, with - between words: {name}"
 
 
+def _a(noun: str) -> str:
+    return f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"
+
+
 def _json_type(value: Any) -> str:
     return {
         bool: "boolean",
@@ -205,13 +236,15 @@ def schema_problems(profile: ResolvedProfile) -> list[Problem]:
                 )
             continue
         if error.validator == "propertyNames" or "propertyNames" in error.relative_schema_path:
+            # A bad key: blamed on the key's own line, not on the mapping that holds it.
             key = error.instance
             hint = (
                 _option_name_hint(key)
                 if path[-1:] and path[-1] in FLAG_MATRICES
                 else (_subschema(path) or {}).get("description", "")
             )
-            problems.append(Problem(profile.origin((*path, key)), _dotted((*path, key)), f"invalid key {key!r}", hint))
+            message = f"invalid key {_value(key, ())}"
+            problems.append(Problem(profile.origin((*path, key)), _dotted((*path, key)), message, hint))
             continue
         if error.validator == "required" and not path and len(profile.sources) == 1:
             missing_sections.append(error.message.split("'")[1])

@@ -102,7 +102,8 @@ def _scalar_problem(flag: VllmFlag, value: Any) -> str:
     if kind == "human_readable_int_or_auto" and not (is_int or value == "auto" or HUMAN_INT.match(str(value))):
         return f"takes an integer (or 64k style, or auto), not {value!r}"
     text = str(value)
-    if text.startswith("-") and len(text) > 1 and not NEGATIVE_NUMBER.match(text) and " " not in text:
+    # Whatever follows: argparse reads "--api-key=x y" and "-h x" as options too.
+    if text.startswith("-") and len(text) > 1 and not NEGATIVE_NUMBER.match(text):
         return f"value {text!r} starts with '-', so vLLM's parser would read it as an option"
     accepted = flag.accepted_values
     if accepted is not None and text not in map(str, accepted):
