@@ -8,7 +8,7 @@ from pathlib import Path
 from deploygen.errors import Origin, Problem, UserError
 from deploygen.load import ResolvedProfile
 from deploygen.load.yaml_source import display_path
-from deploygen.paths import GENERATED_DIR, ROOT
+from deploygen.paths import GENERATED_DIR, PROJECT_DIR
 
 
 def output_path(profile: ResolvedProfile) -> Path:
@@ -20,7 +20,7 @@ def writable_output_path(profile: ResolvedProfile) -> Path:
     on the way that is a symlink elsewhere (or a name that is not one folder) is refused."""
     path = output_path(profile)
     generated = Path(os.path.realpath(GENERATED_DIR))
-    for folder, expected in ((GENERATED_DIR, ROOT / "generated"), (path.parent, generated / profile.name)):
+    for folder, expected in ((GENERATED_DIR, PROJECT_DIR / "generated"), (path.parent, generated / profile.name)):
         real = Path(os.path.realpath(folder))
         if real != expected and folder.exists():
             raise UserError(
