@@ -154,7 +154,7 @@ def load_profile(name_or_path: str) -> ResolvedProfile:
     # Every command loads each profile more than once (listing, validating, the compile-cache rule): the
     # result is kept while its files hold the same bytes and the working directory (which origins show
     # paths relative to) is the same; each caller gets its own copy.
-    key = (Path(os.path.realpath(path)), os.getcwd())
+    key = (Path(os.path.realpath(path)), name, os.getcwd())
     cached = _LOADED.get(key)
     if cached is not None and cached[0] == _versions(cached[1].sources):
         return _copy(cached[1])
@@ -185,7 +185,7 @@ def _copy(profile: ResolvedProfile) -> ResolvedProfile:
     )
 
 
-_LOADED: dict[tuple[Path, str], tuple[tuple, ResolvedProfile]] = {}
+_LOADED: dict[tuple[Path, str, str], tuple[tuple, ResolvedProfile]] = {}
 
 
 def _versions(paths: list[Path]) -> tuple:
