@@ -312,6 +312,30 @@ def spec_v2(profile: ResolvedProfile) -> Iterator[Finding]:
         )
 
 
+@rule(
+    "mamba-spec-radix",
+    Severity.ERROR,
+    "docs/sources.md#mamba-cache: SGLang raises for spec decoding + radix cache on hybrid models",
+    SGLANG,
+)
+def mamba_spec_radix(profile: ResolvedProfile) -> Iterator[Finding]:
+    if not derived.model_facts(profile).hybrid_linear_attention or not profile.flag("speculative-algorithm"):
+        return
+    if profile.flag("disable-radix-cache") is True or profile.flag("mamba-scheduler-strategy") == "extra_buffer":
+        return
+    spec_v2 = (
+        _version(profile) < (0, 5, 14) and profile.data["image"].get("env", {}).get("SGLANG_ENABLE_SPEC_V2") != "1"
+    )
+    yield Finding(
+        f"{profile.data['model']['repo']} has linear-attention layers: with speculative decoding and the radix cache "
+        "SGLang refuses to start unless --mamba-scheduler-strategy is extra_buffer",
+        _flag_path(profile, "mamba-scheduler-strategy", "speculative-algorithm"),
+        "set `mamba-scheduler-strategy: extra_buffer`"
+        + (" and image.env.SGLANG_ENABLE_SPEC_V2: '1'" if spec_v2 else "")
+        + " (or `disable-radix-cache: true`)",
+    )
+
+
 @rule("memory-fit", Severity.ERROR, "data/gpus.yaml; data/models/* geometry (docs/sources.md#kv-layouts)", SGLANG)
 def memory_fit(profile: ResolvedProfile) -> Iterator[Finding]:
     tp, pp = derived.parallel_sizes(profile)
