@@ -21,7 +21,7 @@ import pytest
 from conftest import ROOT, STANDIN_DIR
 from deploygen.pipeline import check
 from deploygen.runtime.caches import jit_cache_env
-from deploygen.runtime.engine import Engine, EngineError, Readiness, engine_env, redactor, start_engine
+from deploygen.runtime.engine import Engine, EngineError, Readiness, Shutdown, engine_env, redactor, start_engine
 from deploygen.runtime.local import local_arguments, run_local
 from deploygen.runtime.weights import (
     DOWNLOAD_MARKER,
@@ -176,11 +176,11 @@ def test_a_health_check_that_never_passes_times_out_and_stops_the_engine(tmp_pat
 
 def test_a_cancelled_start_stops_at_once(tmp_path, engines):
     standin = Standin(tmp_path, STANDIN_LOAD_SECONDS="30")
-    cancel = threading.Event()
-    threading.Timer(0.3, cancel.set).start()
+    shutdown = Shutdown()
+    threading.Timer(0.3, shutdown.set).start()
     started = time.monotonic()
-    with pytest.raises(EngineError, match=r"^\[engine\] start cancelled$"):
-        standin.start(FAST._replace(health_timeout=60), cancel=cancel)
+    with pytest.raises(EngineError, match=r"^\[engine\] start cancelled before it was healthy$"):
+        standin.start(FAST._replace(health_timeout=60), shutdown=shutdown)
     assert time.monotonic() - started < 5
     assert gone(standin.pids())
 
@@ -415,7 +415,7 @@ def restore_signals():
 def test_run_local_serves_until_sigterm_then_stops_the_engine(tmp_path, restore_signals, capfd):
     standin = Standin(tmp_path)
     threading.Timer(3, os.kill, (os.getpid(), signal.SIGTERM)).start()
-    code = run_local(lambda cancel: standin.start(cancel=cancel), "/not/a/folder", standin.port, 2)
+    code = run_local(lambda shutdown: standin.start(shutdown=shutdown), "/not/a/folder", standin.port, 2)
     assert code == 0
     out = capfd.readouterr().out
     assert f"[local] ready on http://127.0.0.1:{standin.port}" in out
@@ -426,12 +426,12 @@ def test_run_local_serves_until_sigterm_then_stops_the_engine(tmp_path, restore_
 def test_run_local_refuses_an_incomplete_weights_folder(tmp_path, restore_signals, capfd):
     make_checkpoint(tmp_path, {"model.safetensors": 10})
     (tmp_path / "model.safetensors").unlink()
-    assert run_local(lambda cancel: pytest.fail("must not start"), str(tmp_path), 1, 1) == 1
+    assert run_local(lambda shutdown: pytest.fail("must not start"), str(tmp_path), 1, 1) == 1
     assert "[setup] weights not ready: ['shard model.safetensors is missing']" in capfd.readouterr().out
 
 
 def test_run_local_reports_a_failed_start_and_exits_1(tmp_path, restore_signals, capfd):
-    def start(cancel):
+    def start(shutdown):
         raise EngineError("[health] timed out after 1s")
 
     assert run_local(start, str(tmp_path / "none"), 1, 1) == 1

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from deploygen.runtime.cluster_link import ClusterError, ClusterLink, RankEnd, host_port
-from deploygen.runtime.engine import Engine, EngineError, Readiness, log, set_log_prefix, signal_group
+from deploygen.runtime.engine import Engine, EngineError, Readiness, Shutdown, log, set_log_prefix, signal_group
 from deploygen.runtime.weights import check_weights
 
 # Lines of a dead engine's log that travel to the other ranks' logs.
@@ -77,8 +77,9 @@ class ClusterNode:
         self.engine: Engine | None = None
         self.serving = False
         self.stopping = False
-        # Set when a start must give up: another rank ended, or this one was asked to stop.
-        self.abort = threading.Event()
+        # Set when a start must give up: another rank ended, or this one was asked to stop. The engine
+        # takes it as its shutdown request: its waits end at once, and its exit is then no crash.
+        self.abort = Shutdown()
         self.link = ClusterLink(rank, self.size, addresses[0], watch_port, self._peer_ended, bind_host)
 
     def start(self, preflight: Callable[[], None] | None = None) -> None:
@@ -97,13 +98,11 @@ class ClusterNode:
                 preflight()
             if self.abort.is_set():
                 raise EngineError("[engine] start cancelled")
-            self.engine = Engine(self.cmd, self.env, self.port, self.model, self.api_key)
+            self.engine = Engine(self.cmd, self.env, self.port, self.model, self.api_key, shutdown=self.abort)
             self.engine.start()
             if self.rank == 0:
                 ready = self.readiness
-                self.engine.wait_until_healthy(
-                    ready.health_timeout, ready.poll_interval, ready.max_poll_interval, self.abort
-                )
+                self.engine.wait_until_healthy(ready.health_timeout, ready.poll_interval, ready.max_poll_interval)
                 if ready.warmup_timeout is not None:
                     self.engine.warmup(ready.warmup_timeout, ready.warmup_requests)
                 self.link.announce_ready()

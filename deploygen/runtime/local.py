@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import signal
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from deploygen.runtime.engine import Engine, EngineError, log
+from deploygen.runtime.engine import Engine, EngineError, Shutdown, log
 from deploygen.runtime.weights import check_weights
 
 
@@ -46,26 +45,27 @@ def local_arguments(
     return args
 
 
-def run_local(start: Callable[[threading.Event], Engine], model_path: str, port: int, grace: float) -> int:
+def run_local(start: Callable[[Shutdown], Engine], model_path: str, port: int, grace: float) -> int:
     """The Modal lifecycle on this machine: start, wait, warm up, watch, stop on SIGTERM/SIGINT.
 
-    start(cancel) starts SGLang and returns once it is ready; setting cancel aborts the start.
+    start(shutdown) starts the engine and returns once it is ready; the first SIGTERM/SIGINT cancels the
+    start or stops the engine within the grace period, another one SIGKILLs it at once.
     """
     if Path(model_path).is_dir():
         missing = check_weights(model_path)
         if missing:
             log(f"[setup] weights not ready: {missing}")
             return 1
-    stop = threading.Event()
+    shutdown = Shutdown()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, shutdown.on_signal)
     try:
-        engine = start(stop)
+        engine = start(shutdown)
     except EngineError as exc:
         log(str(exc))
-        return 0 if stop.is_set() else 1
+        return 0 if shutdown.is_set() else 1
     log(f"[local] ready on http://127.0.0.1:{port}")
-    stop.wait()
+    shutdown.wait()
     log("[local] stopping")
     engine.stop(grace)
     return 0

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -312,19 +313,29 @@ def server_args_repr(fields: dict) -> str:
 # --- logs: SGLang's logging format on stderr, uvicorn's access log on stdout, one flushed line each ----
 
 
+_WRITE_LOCK = threading.Lock()
+
+
+def _write(stream, line: str) -> None:
+    # One write per line under a lock, like logging's handlers: threads never splice their lines.
+    with _WRITE_LOCK:
+        stream.write(line + "\n")
+        stream.flush()
+
+
 def log(message: str, prefix: str = "") -> None:
     stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-    print(f"[{stamp}{prefix}] {message}", file=sys.stderr, flush=True)
+    _write(sys.stderr, f"[{stamp}{prefix}] {message}")
 
 
 def access_log(client: str, request_line: str, status: str) -> None:
     stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-    print(f'[{stamp}] INFO:     {client} - "{request_line}" {status}', flush=True)
+    _write(sys.stdout, f'[{stamp}] INFO:     {client} - "{request_line}" {status}')
 
 
 def log_raw(line: str) -> None:
     """A line another library (torch, NCCL, tqdm) writes to stderr in its own format."""
-    print(line, file=sys.stderr, flush=True)
+    _write(sys.stderr, line)
 
 
 # --- dying like SGLang ------------------------------------------------------------------------------
