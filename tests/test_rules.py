@@ -221,22 +221,59 @@ def test_the_guides_max_total_tokens_leaves_about_1365_tokens_per_running_reques
             "712 GB load at 1 GB/s (~712s)\n    hint: set watchdog-timeout to at least 1068",
         ),
         (
-            "scaling:\n  startup_timeout: 600\n",
-            "4:3: error[timeouts-cover-load]: scaling.startup_timeout: startup_timeout 600s ends @modal.enter before "
-            "the 1500s health wait can\n"
-            "    hint: make scaling.startup_timeout at least lifecycle.health.timeout plus the warmup time",
-        ),
-        (
             "lifecycle:\n  health:\n    timeout: 600\n",
             "5:5: error[timeouts-cover-load]: lifecycle.health.timeout: health timeout 600s is shorter than the "
             "~712s weight load\n    hint: raise it to at least 1068",
         ),
     ],
-    ids=["watchdog", "startup", "health"],
+    ids=["watchdog", "health"],
 )
 def test_timeouts_must_outlast_the_weight_load(tmp_path, body, expected):
     profile = child(tmp_path, body)
     assert findings(profile, "timeouts-cover-load") == [f"{profile}:{expected}"]
+
+
+@covers("startup-budget")
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            # The old default: 1500 + 300 = 1800 exactly, no room for the volume reloads.
+            "scaling:\n  startup_timeout: 1800\nlifecycle:\n  health:\n    timeout: 1500\n",
+            "startup_timeout 1800s can end @modal.enter before the 1500s health wait, the 300s warmup and 60s for "
+            "the volume reloads and the weights check (1860s)\n"
+            "    hint: raise scaling.startup_timeout to at least 1860, or lower lifecycle.health.timeout to at most "
+            "1440",
+        ),
+        (
+            "scaling:\n  startup_timeout: 1000\nlifecycle:\n  warmup:\n    enabled: false\n",
+            "startup_timeout 1000s can end @modal.enter before the 1440s health wait and 60s for the volume reloads "
+            "and the weights check (1500s)\n"
+            "    hint: raise scaling.startup_timeout to at least 1500, or lower lifecycle.health.timeout to at most "
+            "940",
+        ),
+    ],
+    ids=["health-plus-warmup", "no-warmup"],
+)
+def test_the_startup_timeout_covers_health_warmup_and_volume_reloads(tmp_path, body, expected):
+    profile = child(tmp_path, body)
+    assert findings(profile, "startup-budget") == [
+        f"{profile}:4:3: error[startup-budget]: scaling.startup_timeout: {expected}"
+    ]
+
+
+@covers("shutdown-budget")
+def test_the_shutdown_grace_leaves_room_in_modals_exit_budget(tmp_path):
+    profile = child(tmp_path, "lifecycle:\n  shutdown:\n    grace_period: 30\n")
+    assert findings(profile, "shutdown-budget") == [
+        f"{profile}:5:5: error[shutdown-budget]: lifecycle.shutdown.grace_period: shutdown grace_period 30s does "
+        "not fit Modal's 30s for @modal.exit: SGLang's stop takes up to the grace plus 1s, and the volume commit "
+        "follows it\n    hint: set lifecycle.shutdown.grace_period to at most 24"
+    ]
+    assert (
+        findings(child(tmp_path, "lifecycle:\n  shutdown:\n    grace_period: 24\n", name="fits"), "shutdown-budget")
+        == []
+    )
 
 
 @covers("modal-scaling")

@@ -18,6 +18,7 @@ from deploygen.errors import Problem, Severity, UserError
 from deploygen.facts import VOLUME_READ_GB_PER_S, cluster_facts, gpu_facts
 from deploygen.load import ResolvedProfile, available_profiles, load_profile, profile_path
 from deploygen.memory import memory_per_gpu
+from deploygen.runtime.engine import DRAIN_SECONDS, KILL_WAIT_SECONDS
 from deploygen.secrets import looks_secret, secret_name
 from deploygen.suggest import did_you_mean
 from deploygen.validate import derived, warmup
@@ -458,19 +459,55 @@ def watchdog_covers_load(profile: ResolvedProfile) -> Iterator[Finding]:
             _flag_path(profile, "watchdog-timeout"),
             f"set watchdog-timeout to at least {int(load_seconds * 1.5)}",
         )
-    startup = profile.data["scaling"]["startup_timeout"]
     health = profile.data["lifecycle"]["health"]["timeout"]
-    if startup < health:
-        yield Finding(
-            f"startup_timeout {startup}s ends @modal.enter before the {health}s health wait can",
-            ("scaling", "startup_timeout"),
-            "make scaling.startup_timeout at least lifecycle.health.timeout plus the warmup time",
-        )
     if health < load_seconds:
         yield Finding(
             f"health timeout {health}s is shorter than the ~{load_seconds:.0f}s weight load",
             ("lifecycle", "health", "timeout"),
             f"raise it to at least {int(load_seconds * 1.5)}",
+        )
+
+
+# @modal.enter reloads both volumes and checks the weights before SGLang starts: room for that, and
+# for the process start, beyond the health wait and the warmup.
+STARTUP_MARGIN = 60
+# Modal gives @modal.exit "a grace period of 30 seconds to finish" before it kills the container
+# (https://modal.com/docs/guide/lifecycle-functions); the volumes are committed after the exit handlers.
+CLS_EXIT_BUDGET = 30
+VOLUME_COMMIT_MARGIN = 5
+# Engine.stop returns at most this long after the grace: the wait after SIGKILL and the output drain.
+STOP_OVERHEAD = KILL_WAIT_SECONDS + DRAIN_SECONDS
+
+
+@rule("startup-budget", Severity.ERROR, "https://modal.com/docs/reference/modal.App#cls: startup_timeout")
+def startup_budget(profile: ResolvedProfile) -> Iterator[Finding]:
+    lifecycle = profile.data["lifecycle"]
+    startup = profile.data["scaling"]["startup_timeout"]
+    health = lifecycle["health"]["timeout"]
+    # The warmup requests run at once, so the warmup takes at most one request's timeout.
+    warmup = lifecycle["warmup"]["timeout"] if lifecycle["warmup"]["enabled"] else 0
+    needed = health + warmup + STARTUP_MARGIN
+    if startup < needed:
+        parts = f"the {health}s health wait" + (f", the {warmup}s warmup" if warmup else "")
+        yield Finding(
+            f"startup_timeout {startup}s can end @modal.enter before {parts} and {STARTUP_MARGIN}s for the "
+            f"volume reloads and the weights check ({needed}s)",
+            ("scaling", "startup_timeout"),
+            f"raise scaling.startup_timeout to at least {needed}, or lower lifecycle.health.timeout to at most "
+            f"{startup - warmup - STARTUP_MARGIN}",
+        )
+
+
+@rule("shutdown-budget", Severity.ERROR, "https://modal.com/docs/guide/lifecycle-functions: @modal.exit gets 30 s")
+def shutdown_budget(profile: ResolvedProfile) -> Iterator[Finding]:
+    grace = profile.data["lifecycle"]["shutdown"]["grace_period"]
+    room = CLS_EXIT_BUDGET - STOP_OVERHEAD - VOLUME_COMMIT_MARGIN
+    if grace > room:
+        yield Finding(
+            f"shutdown grace_period {grace:g}s does not fit Modal's {CLS_EXIT_BUDGET}s for @modal.exit: SGLang's "
+            f"stop takes up to the grace plus {STOP_OVERHEAD:g}s, and the volume commit follows it",
+            ("lifecycle", "shutdown", "grace_period"),
+            f"set lifecycle.shutdown.grace_period to at most {room:g}",
         )
 
 
