@@ -43,6 +43,21 @@ STANDIN_KNOBS = {
     "STANDIN_REQUEST_DELAY": "0.3",
     "STANDIN_SHUTDOWN_SECONDS": "0.1",
 }
+# SIGTERM in each phase, with the engine ignoring SIGTERM there (only the SIGKILL after the grace ends it):
+# the stand-in's knobs that hold it in the phase and make it deaf, and the line that says it got there.
+PHASES = {
+    "loading": ({"STANDIN_LOAD_SECONDS": "60", "STANDIN_SHUTDOWN_SECONDS": "0.1,loading:inf"}, "Load weight begin"),
+    "health wait": (
+        {"STANDIN_WARMUP_SECONDS": "60", "STANDIN_SHUTDOWN_SECONDS": "0.1,starting:inf"},
+        "Uvicorn running on",
+    ),
+    # uvicorn waits for the warmup requests in flight, so SGLang does not exit while they run.
+    "warmup": ({"STANDIN_REQUEST_DELAY": "60"}, "Prefill batch."),
+    "serving": ({"STANDIN_SHUTDOWN_SECONDS": "0.1,serving:inf"}, "[local] ready on"),
+    # A second SIGTERM while the first one's stop waits out a long grace.
+    "stop": ({"STANDIN_SHUTDOWN_SECONDS": "0.1,serving:inf"}, "[local] ready on"),
+}
+STOP_PHASE_GRACE = 30.0  # --shutdown-grace of the "stop" runs: the second SIGTERM must not wait for it
 TARGET_HEALTH = 0.3
 TARGET_CRASH = 0.5
 TARGET_WARMUP_RATIO = 1.2
@@ -257,7 +272,17 @@ class HealthPoller:
 class Run:
     """One lifecycle process (ours or the guide's) in a process group of its own, its output stamped line by line."""
 
-    def __init__(self, side: str, label: str, workdir: Path, deploy, runs: list[Run], stubborn: bool = False):
+    def __init__(
+        self,
+        side: str,
+        label: str,
+        workdir: Path,
+        deploy,
+        runs: list[Run],
+        stubborn: bool = False,
+        knobs: dict[str, str] | None = None,
+        grace: float | None = None,
+    ):
         self.side = side
         self.label = label
         self.dir = Path(tempfile.mkdtemp(prefix=f"{side}-", dir=workdir))
@@ -273,11 +298,11 @@ class Run:
             STANDIN_CONTROL_DIR=str(self.control),
             STANDIN_PID_FILE=str(self.pid_file),
             STANDIN_STUBBORN_WORKERS="1" if stubborn else "0",
-            **STANDIN_KNOBS,
         )
+        env.update({**STANDIN_KNOBS, **(knobs or {})})
         model_path = str(self.dir / "no-weights-here")
         if side == "ours":
-            grace = OURS_GRACE if stubborn else 5.0
+            grace = grace or (OURS_GRACE if stubborn else 5.0)
             cmd = [sys.executable, str(DEPLOY), "--local", "--port", str(self.port),
                    "--cache-dir", str(self.dir / "cache"), "--model-path", model_path,
                    "--health-timeout", "30", "--shutdown-grace", str(grace)]  # fmt: skip
@@ -412,8 +437,27 @@ class Bench:
     def add(self, side: str, metric: str, value: float) -> None:
         self.samples.setdefault((side, metric), []).append(value)
 
-    def start(self, side: str, label: str, stubborn: bool = False) -> Run:
-        return Run(side, label, self.workdir, self.deploy, self.runs, stubborn)
+    def start(self, side: str, label: str, stubborn: bool = False, **kwargs) -> Run:
+        return Run(side, label, self.workdir, self.deploy, self.runs, stubborn, **kwargs)
+
+    def sigterm_in(self, phase: str, run: Run) -> None:
+        """SIGTERM once `run` is in `phase` (the second one for "stop"); its time to exit and what it left."""
+        reached, twice = PHASES[phase][1], phase == "stop"
+        run.wait_for(reached, 30)
+        pids = run.engine_pids()
+        if twice:
+            run.process.send_signal(signal.SIGTERM)
+            run.wait_for("[local] stopping", 5)
+            time.sleep(0.3)
+        signalled = time.monotonic()
+        run.process.send_signal(signal.SIGTERM)
+        exited = run.wait_exit(40, expected=0)
+        deadline = time.monotonic() + SETTLE
+        while any(alive(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.add("ours", f"sigterm {phase}", exited - signalled)
+        self.add("ours", f"left {phase}", float(sum(alive(p) for p in pids)))
+        run.kill()
 
     def startup(self, run: Run) -> None:
         """Health noticed, ready and the warmup, from one start."""
@@ -485,6 +529,13 @@ def measure(bench: Bench) -> None:
         run = bench.start("ours", f"this lifecycle, shutdown run {i + 1}", stubborn=True)
         bench.startup(run)
         bench.shutdown(run)
+    for phase in PHASES:
+        for i in range(RUNS):
+            progress(f"this lifecycle: SIGTERM in {phase}, run {i + 1}/{RUNS}")
+            grace = STOP_PHASE_GRACE if phase == "stop" else OURS_GRACE
+            label = f"this lifecycle, SIGTERM in {phase} {i + 1}"
+            run = bench.start("ours", label, knobs=PHASES[phase][0], grace=grace)
+            bench.sigterm_in(phase, run)
     # The guide: shutdown runs one at a time, then crash runs overlapped: while one sits out the up to 11 s
     # its monitor takes (a sleeping process), the next one starts.
     for i in range(RUNS):
@@ -551,6 +602,22 @@ def report(bench: Bench, deploy, started: float) -> None:
         guide = f"{fmt(med('guide', metric))} (n={n('guide', metric)})"
         print(f"{label:<44}{ours:>18}{guide:>18}   {target:<14}{ok:<6}".rstrip())
     print()
+    bound = OURS_GRACE + 1
+    print(
+        f"SIGTERM -> process exit by phase, this lifecycle (--shutdown-grace {OURS_GRACE:g}; the engine ignores SIGTERM"
+        " in that phase):"
+    )
+    header2 = f"{'phase':<44}{'median':>10}{'max':>10}   {'engine procs left':<18}{'target':<14}"
+    print(header2.rstrip())
+    print("-" * len(header2))
+    for phase in PHASES:
+        values = bench.samples[("ours", f"sigterm {phase}")]
+        left = max(bench.samples[("ours", f"left {phase}")])
+        label = "stop (second SIGTERM)" if phase == "stop" else phase
+        ok = verdict(max(values) <= bound and left == 0)
+        print(f"{label:<44}{secs(statistics.median(values)):>10}{secs(max(values)):>10}   {left:<18.0f}"
+              f"{f'<= {bound:g} s':<14}{ok}")  # fmt: skip
+    print()
     print("samples, run by run:")
     for label, metric, fmt, _, _ in rows:
         for side in ("ours", "guide"):
@@ -586,6 +653,13 @@ def report(bench: Bench, deploy, started: float) -> None:
         "    waits out the grace for the workers, then SIGKILLs the group; the guide returns as soon as its direct\n"
         "    child exits and leaves the workers running. Processes counted from\n"
         f"    STANDIN_PID_FILE {SETTLE:g} s after the lifecycle exits; this benchmark then SIGKILLs what is left."
+    )
+    print(
+        "  - SIGTERM by phase: loading (STANDIN_LOAD_SECONDS=60), health wait (/health 503 for 60 s), warmup\n"
+        "    (each warmup request takes 60 s, and like uvicorn the stand-in waits for them before it exits),\n"
+        "    serving; STANDIN_SHUTDOWN_SECONDS=...:inf makes it ignore SIGTERM in that phase, so only the SIGKILL\n"
+        f"    after the grace ends it: the worst case, bounded by the grace + 1 s. stop: a second SIGTERM while the\n"
+        f"    first one's stop waits (--shutdown-grace {STOP_PHASE_GRACE:g}), timed from the second SIGTERM."
     )
     print(
         f"  - startup numbers come from every run of a side ({2 * RUNS}), crash and shutdown from {RUNS} each."

@@ -34,6 +34,8 @@ PROGRESS_EVERY = 5.0
 TOGETHER_SECONDS = 1.0
 # How an engine ends when asked to stop (exit 0 after SIGTERM/SIGINT, or killed by one of them).
 STOPPED_EXITS = (0, -signal.SIGTERM, -signal.SIGINT)
+# A warmup request that failed may have failed because the engine is dying: how long to wait for its exit.
+DEATH_NOTICE_SECONDS = 1.0
 # How often waits look at the shutdown request and at the engine's death.
 TICK = 0.05
 PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
@@ -401,6 +403,8 @@ class Engine:
             f"{request['name']}: {results[request['name']]}" for request in requests if results[request["name"]]
         ]
         elapsed = time.monotonic() - started
+        if failures and self.exited.wait(DEATH_NOTICE_SECONDS):
+            self._check("during the warmup")  # the requests failed because SGLang died: report the death
         if failures:
             raise EngineError("[warmup] FAILED: " + "; ".join(failures))
         log(f"[warmup] {len(requests)} requests passed in {elapsed:.2f}s")
