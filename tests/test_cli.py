@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 
@@ -25,7 +26,9 @@ def test_check_fails_on_a_hand_edit_and_names_the_fix():
     path = GENERATED / "h200" / "deploy.py"
     original = path.read_text()
     try:
-        path.write_text(original.replace("SHUTDOWN_GRACE = 30", "SHUTDOWN_GRACE = 5"))
+        edited = re.sub(r"^SHUTDOWN_GRACE = .*$", "SHUTDOWN_GRACE = 5", original, count=1, flags=re.M)
+        assert edited != original
+        path.write_text(edited)
         result = run_cli("check")
         assert result.returncode == 1
         assert "generated/h200/deploy.py: stale or edited by hand" in result.stderr
