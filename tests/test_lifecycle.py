@@ -15,6 +15,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from standin.harness import kill_standin
 
 from conftest import ROOT
 
@@ -118,12 +119,13 @@ class Local:
         return [int(p) for p in self.pid_file.read_text().split()] if self.pid_file.exists() else []
 
     def kill(self) -> None:
-        for pid in [self.process.pid, *self.engine_pids()]:
-            for kill in (os.killpg, os.kill):
-                try:
-                    kill(pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
+        # deploy.py's own session, then what is left of the stand-in: only PIDs that are still stand-in
+        # processes, since a PID from the file may belong to anyone by now.
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        kill_standin(self.engine_pids())
 
 
 def alive(pid: int) -> bool:

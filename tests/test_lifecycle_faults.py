@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from standin.harness import Process, alive, free_port, standin_env, wait_until
+from standin.harness import Process, alive, free_port, kill_standin, standin_env, wait_until
 
 from conftest import ROOT
 from deploygen.runtime import engine as runtime_engine
@@ -57,13 +57,8 @@ class Local(Process):
         return time.monotonic()
 
     def kill_all(self) -> None:
-        for pid in [self.pid, *self.engine_pids()]:
-            for kill in (os.killpg, os.kill):
-                try:
-                    kill(pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
-        self.kill_group()
+        self.kill_group()  # deploy.py's own session
+        kill_standin(self.engine_pids())
 
 
 @pytest.fixture

@@ -40,6 +40,24 @@ def parent_of(pid: int) -> int | None:
         return None
 
 
+def is_standin(pid: int) -> bool:
+    """A live stand-in process (server or TP worker): a PID reused since a PID file was written is spared."""
+    try:
+        return b"sglang" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def kill_standin(pids: list[int]) -> None:
+    """SIGKILL what is left of a stand-in from its PID file, only the PIDs that are still stand-in processes."""
+    for pid in pids:
+        if is_standin(pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
 def alive(pid: int) -> bool:
     """Running: a zombie (dead, not reaped yet) is not."""
     return process_state(pid) not in (None, "Z")

@@ -38,17 +38,19 @@ REASONING = "The user asked a question; a short fixed answer will do."
 HISTOGRAM_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 # A TP worker: SGLang's scheduler processes stay in the launcher's process group. A stubborn one ignores
-# every polite signal (only SIGKILL ends it); a normal one dies on SIGTERM or when its parent is gone.
+# every polite signal (only SIGKILL ends it); a normal one dies on SIGTERM or when its parent is gone. Each
+# reports ready on a pipe once its signals are set, as SGLang's schedulers do before the server goes on.
 WORKER_CODE = """
 import os, signal, sys, time
 if sys.argv[2] == "1":
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
-    while True:
-        time.sleep(1)
-signal.signal(signal.SIGINT, signal.SIG_DFL)
+else:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 parent = os.getppid()
-while os.getppid() == parent:
+os.write(int(sys.argv[3]), b"r")
+os.close(int(sys.argv[3]))
+while sys.argv[2] == "1" or os.getppid() == parent:
     time.sleep(0.1)
 """
 
@@ -578,13 +580,21 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def spawn_workers(ranks: range) -> list[subprocess.Popen]:
+    """This node's TP workers, each started and ready (its signal handling set) when this returns."""
     stubborn = "1" if os.environ.get("STANDIN_STUBBORN_WORKERS") == "1" else "0"
-    return [
+    ready_read, ready_write = os.pipe()
+    workers = [
         subprocess.Popen(
-            [sys.executable, "-c", WORKER_CODE, f"sglang::scheduler_TP{rank}", stubborn], stdin=subprocess.DEVNULL
+            [sys.executable, "-c", WORKER_CODE, f"sglang::scheduler_TP{rank}", stubborn, str(ready_write)],
+            stdin=subprocess.DEVNULL,
+            pass_fds=(ready_write,),
         )
         for rank in ranks
     ]
+    os.close(ready_write)
+    with os.fdopen(ready_read, "rb") as ready:
+        ready.read(len(workers))  # one byte each; short only if a worker died first
+    return workers
 
 
 def write_pid_file(workers: list[subprocess.Popen]) -> None:
