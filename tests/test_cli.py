@@ -68,8 +68,8 @@ def test_explain_prints_each_value_with_its_origin():
         == "# b200-always-on: profiles/glm-5.1-base.yaml -> profiles/b200-prod.yaml -> profiles/b200-always-on.yaml"
     )
     by_key = {line.split(":")[0]: line for line in lines[1:]}
-    assert by_key["scaling.min_containers"].endswith("# profiles/b200-always-on.yaml:11:3")
-    assert by_key["scaling.max_containers"].endswith("# profiles/glm-5.1-base.yaml:43:3")
+    assert by_key["scaling.min_containers"].endswith("# profiles/b200-always-on.yaml:16:3")
+    assert by_key["scaling.max_containers"].endswith("# profiles/glm-5.1-base.yaml:50:3")
     assert by_key["sglang.mem-fraction-static"].endswith("# profiles/b200-prod.yaml:30:3")
     assert by_key["lifecycle.warmup.enabled"].endswith("# schema/profile.schema.json (default)")
 
@@ -80,7 +80,7 @@ def test_diff_shows_the_rendered_diff_and_the_values_that_differ():
     assert "--- generated/b200-prod/deploy.py" in result.stdout
     assert "-    min_containers=0,\n+    min_containers=1," in result.stdout
     assert (
-        "  scaling.min_containers: 0 -> 1  (profiles/glm-5.1-base.yaml:42:3 -> profiles/b200-always-on.yaml:11:3)"
+        "  scaling.min_containers: 0 -> 1  (profiles/glm-5.1-base.yaml:49:3 -> profiles/b200-always-on.yaml:16:3)"
         in result.stdout
     )
 

@@ -242,8 +242,14 @@ def child(tmp_path: Path, body: str) -> Path:
             "    hint: write 10 without the leading zeros, or quote it\n",
         ),
         ("gpu:\n  count: 1:30\n", ":4:3: error: gpu.count: '1:30' is a string, expected integer\n"),
-        ("keepalive:\n  enabled: yes\n", ":4:3: error: keepalive.enabled: 'yes' is a string, expected boolean\n"),
-        ("keepalive:\n  enabled: on\n", ":4:3: error: keepalive.enabled: 'on' is a string, expected boolean\n"),
+        (
+            "server:\n  unauthenticated: yes\n",
+            ":4:3: error: server.unauthenticated: 'yes' is a string, expected boolean\n",
+        ),
+        (
+            "server:\n  unauthenticated: on\n",
+            ":4:3: error: server.unauthenticated: 'on' is a string, expected boolean\n",
+        ),
         (
             "scaling:\n  max_containers: 1_000\n",
             ":4:3: error: scaling.max_containers: '1_000' is a string, expected integer\n",

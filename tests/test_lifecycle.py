@@ -137,8 +137,24 @@ def alive(pid: int) -> bool:
     return status.exists() and "\nState:\tZ" not in status.read_text()
 
 
-@pytest.fixture(params=sorted(ENGINES))
+@pytest.fixture(scope="module")
+def cls_deploy(tmp_path_factory) -> Path:
+    """b200-prod rendered with `server.interface: cls`: the same lifecycle under @app.cls."""
+    from conftest import child
+    from deploygen.pipeline import check
+    from deploygen.render import render_deployment
+
+    folder = tmp_path_factory.mktemp("cls")
+    path = folder / "deploy.py"
+    path.write_text(render_deployment(check(str(child(folder, "server:\n  interface: cls\n"))).deployment))
+    return path
+
+
+@pytest.fixture(params=[*sorted(ENGINES), "sglang-cls"])
 def engine(request) -> SimpleNamespace:
+    """Each engine's render (@app.server), and SGLang's under the cls interface."""
+    if request.param == "sglang-cls":
+        return SimpleNamespace(**{**vars(ENGINES["sglang"]), "deploy": request.getfixturevalue("cls_deploy")})
     return ENGINES[request.param]
 
 
@@ -278,7 +294,7 @@ def test_a_profile_without_deepgemm_never_asks_for_compiled_kernels():
     spec.loader.exec_module(smoke)
     assert not hasattr(smoke, "compile_deepgemm") and not hasattr(smoke, "COMPILE_MARKER")
     source = (ROOT / "generated" / "smoke" / "deploy.py").read_text()
-    server_start = source.split("class Server:")[1].split("def serve")[0]
+    server_start = source.split("class Server:")[1].split("@modal.exit")[0]
     assert "compile_ready" not in server_start
     assert "compile_deepgemm.remote()" not in source
 

@@ -66,7 +66,7 @@ def test_b200_prod_memory_matches_the_hand_calculation():
     assert memory["kv_bytes_per_token"]["value"] == 100_152
     assert memory["kv_pool_tokens"]["value"] == int(79.96e9 // 100_152) == 798_386
     assert memory["full_context_requests"]["value"] == 798_386 // 65_536 == 12
-    assert memory["kv_cache_dtype"]["source"] == "sglang.kv-cache-dtype (profiles/glm-5.1-base.yaml:67)"
+    assert memory["kv_cache_dtype"]["source"] == "sglang.kv-cache-dtype (profiles/glm-5.1-base.yaml:84)"
     assert (
         memory["weights_per_gpu_gb"]["source"]
         == "data/models/glm-5.1-fp8.yaml checkpoint_bytes 712,000,000,000 B / (tp 8 x pp 1)"
@@ -144,6 +144,31 @@ def test_business_hours_profile_is_costed_with_its_own_cron():
     cost = planned("b200-business-hours")["cost"]
     source = cost["model"]["keepalive_covered_hours"]["source"]
     assert source.startswith("keepalive.schedule (profiles/b200-business-hours.yaml:13) in UTC")
+
+
+def test_the_autoscaler_keep_alive_is_priced_from_its_window_lead_and_tail():
+    report = planned("b200-business-hours")
+    model = report["cost"]["model"]
+    lead = model["autoscaler_lead_s"]["value"]
+    # The cold start (slow volume, kernels cached) in whole minutes, plus the 5-minute schedule.
+    assert lead == -(-report["cold_start"]["total_slow_cached_s"]["value"] // 60) * 60 + 300
+    # June 2026 has 22 weekdays; each keeps a replica from the lead before 08:00 Berlin time until
+    # one schedule period plus scaledown_window after 20:00.
+    covered = 22 * (12 + lead / 3600 + (300 + 900) / 3600)
+    assert model["autoscaler_covered_hours"]["value"] == pytest.approx(covered, abs=1e-3)
+    replica = model["replica_usd_per_hour"]["value"]
+    autoscaler = report["cost"]["business_hours_autoscaler"]
+    assert autoscaler["total_usd"]["value"] == pytest.approx(covered * replica, abs=0.01)
+
+
+def test_the_ping_keep_alive_is_costed_with_its_own_cron(tmp_path):
+    profile = child(
+        tmp_path,
+        "keepalive:\n  mode: ping\n  schedule: '*/10 7-18 * * MON-FRI'\nsecrets:\n  proxy_auth: proxy-token\n",
+        parent="b200-business-hours",
+    )
+    source = planned(str(profile))["cost"]["model"]["keepalive_covered_hours"]["source"]
+    assert source.startswith(f"keepalive.schedule ({profile}:5) in Europe/Berlin")
 
 
 def test_a_pinned_region_multiplies_the_price_and_says_so(tmp_path):

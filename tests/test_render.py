@@ -62,23 +62,66 @@ def secret_infos(name: str | None) -> list[str]:
     return [f"modal.Secret.from_name({name!r})"] if name else []
 
 
+def modal_told(function) -> dict:
+    """What modal's Function._from_local will send at deploy: the autoscaler settings and the HTTP config
+    it built from the decorator's arguments (Function.info() does not show autoscaler settings)."""
+    from modal._utils.async_utils import synchronizer
+
+    load = synchronizer._translate_in(function)._load
+    return {name: cell.cell_contents for name, cell in zip(load.__code__.co_freevars, load.__closure__, strict=True)}
+
+
 @pytest.mark.parametrize("name", PROFILES)
 def test_modal_objects_carry_the_profile_values(name):
     """Imports with the real modal package, offline, and reads Modal's own objects back."""
-    profile = check(name).deployment.profile.data
+    deployment = check(name).deployment
+    profile = deployment.profile.data
     deploy = load_module(name)
     gpu, scaling, volumes = profile["gpu"], profile["scaling"], profile["volumes"]
     if gpu["nodes"] > 1:  # a clustered @app.server (tests/test_multinode.py checks its cluster and HTTP settings)
         server = deploy.Server._get_service_function().info()
         assert (server.cluster_info.size, server.cluster_info.rdma) == (gpu["nodes"], gpu["rdma"])
+        assert deploy.Server.info().unauthenticated is profile["server"]["unauthenticated"]
+    elif profile["server"]["interface"] == "server":
+        assert type(deploy.Server).__name__ == "Server"  # modal.Server: what @app.server returns
+        function = deploy.Server._get_service_function()
+        server = deploy.Server.info()
+        told = modal_told(function)
+        http, autoscaler = told["http_config"], told["autoscaler_settings"]
+        target, limit = deployment.server_concurrency
+        assert (server.port, server.startup_timeout) == (profile["server"]["port"], scaling["startup_timeout"])
+        assert server.exit_grace_period == profile["lifecycle"]["shutdown"]["grace_period"]
+        assert server.unauthenticated is profile["server"]["unauthenticated"]
+        assert server.routing_region == (profile["server"]["routing_region"] or "us-east")
+        assert server.compute_regions == ([scaling["region"]] if scaling["region"] else None)
+        assert autoscaler.target_concurrency_float == target
+        assert function.info().concurrency_info.max_inputs == limit
+        assert (autoscaler.min_containers, autoscaler.max_containers) == (
+            scaling["min_containers"],
+            scaling["max_containers"],
+        )
+        assert autoscaler.scaledown_window == scaling["scaledown_window"]
+        assert autoscaler.buffer_containers == (scaling["buffer_containers"] or 0)
+        assert autoscaler.scaleup_window == (scaling["scaleup_window"] or 0)
+        assert http.port == profile["server"]["port"]
     else:
-        server = deploy.Server._get_class_service_function().info()
+        function = deploy.Server._get_class_service_function()
+        server = function.info()
+        told = modal_told(function)
         assert server.timeout == scaling["timeout"]
+        assert server.startup_timeout == scaling["startup_timeout"]
         assert server.concurrency_info.max_inputs == scaling["max_inputs"]
         assert server.concurrency_info.target_inputs == scaling["target_inputs"]
         assert server.method_names == ["serve"]
+        web = server.method_details["serve"]
+        assert web.unauthenticated is profile["server"]["unauthenticated"]
+        autoscaler = told["autoscaler_settings"]
+        assert (autoscaler.min_containers, autoscaler.max_containers, autoscaler.scaledown_window) == (
+            scaling["min_containers"],
+            scaling["max_containers"],
+            scaling["scaledown_window"],
+        )
     assert server.gpus == [(gpu["type"], gpu["count"])]
-    assert server.startup_timeout == scaling["startup_timeout"]
     assert {path: mount.name for path, mount in server.volumes.items()} == {
         volumes["weights"]["mount"]: volumes["weights"]["name"],
         volumes["compile_cache"]["mount"]: volumes["compile_cache"]["name"],
@@ -104,9 +147,21 @@ def test_modal_objects_carry_the_profile_values(name):
         assert not hasattr(deploy, "compile_deepgemm") and not hasattr(deploy, "COMPILE_MARKER")
 
     keepalive = profile["keepalive"]
-    if keepalive["enabled"]:
+    if keepalive["mode"] == "ping":
         assert deploy.ENABLE_KEEPALIVE_CRON is True
         assert deploy.keep_warm.info().schedule == f"Cron({keepalive['schedule']!r}, {keepalive['timezone']})"
+        proxy = [] if profile["server"]["unauthenticated"] else secret_infos(profile["secrets"]["proxy_auth"])
+        assert deploy.keep_warm.info().secrets == proxy
+    elif keepalive["mode"] == "autoscaler":
+        assert deploy.keep_warm.info().schedule == "Cron('*/5 * * * *', UTC)"
+        window = keepalive["window"]
+        assert (deploy.KEEPALIVE_DAYS, deploy.KEEPALIVE_START, deploy.KEEPALIVE_END) == (
+            window["days"],
+            window["start"],
+            window["end"],
+        )
+        assert deploy.KEEPALIVE_LEAD == deployment.keepalive_lead_s
+        assert not hasattr(deploy, "ENABLE_KEEPALIVE_CRON")
     else:
         assert not hasattr(deploy, "keep_warm") and not hasattr(deploy, "ENABLE_KEEPALIVE_CRON")
 
@@ -169,12 +224,20 @@ def test_b200_prod_carries_every_guide_value_or_its_correction():
     assert (deploy.APP_NAME, deploy.SGLANG_IMAGE) == ("glm-5.1-production", "lmsysorg/sglang:v0.5.10.post1-cu130")
     assert deploy.ENGINE_ENV["SGLANG_ENABLE_SPEC_V2"] == "1"
     assert deploy.ENGINE_ENV["HF_XET_HIGH_PERFORMANCE"] == "1"
-    server = deploy.Server._get_class_service_function().info()
-    assert (server.timeout, server.concurrency_info.max_inputs) == (86400, 20)
+    server = deploy.Server.info()
+    told = modal_told(deploy.Server._get_service_function())["autoscaler_settings"]
+    # The guide's max_inputs=20 and --max-running-requests 48, as @app.server takes them.
+    assert (
+        told.target_concurrency_float,
+        deploy.Server._get_service_function().info().concurrency_info.max_inputs,
+    ) == (
+        20,
+        48,
+    )
+    assert (server.unauthenticated, server.exit_grace_period, server.startup_timeout) == (False, 30, 1800)
     source = (ROOT / "generated" / "b200-prod" / "deploy.py").read_text()
     assert "min_containers=0" in source and "max_containers=3" in source
-    assert "scaledown_window=15 * MINUTES" in source and "timeout=24 * HOURS" in source
-    assert "@modal.web_server(port=PORT, startup_timeout=15 * MINUTES)" in source
+    assert "scaledown_window=15 * MINUTES" in source and "startup_timeout=30 * MINUTES" in source
 
 
 def test_templates_see_only_the_view_model():

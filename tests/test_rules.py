@@ -286,12 +286,18 @@ def test_the_shutdown_grace_leaves_room_in_modals_exit_budget(tmp_path):
             "    hint: Modal rejects this at deploy time",
         ),
         (
-            "scaling:\n  target_inputs: 30\n",
-            "4:3: error[modal-scaling]: scaling.target_inputs: target_inputs 30 > max_inputs 20\n"
+            "server:\n  interface: cls\nscaling:\n  target_inputs: 30\n",
+            "6:3: error[modal-scaling]: scaling.target_inputs: target_inputs 30 > max_inputs 20\n"
             "    hint: target_inputs must be at most max_inputs",
         ),
+        (
+            "scaling:\n  target_concurrency: 60\n",
+            "4:3: error[modal-scaling]: scaling.target_concurrency: target_concurrency 60 > max_concurrency 48\n"
+            "    hint: Modal rejects a target above max_concurrency (modal/app.py, App.server): lower the target or "
+            "raise max_concurrency",
+        ),
     ],
-    ids=["min-over-max", "target-over-max"],
+    ids=["min-over-max", "cls-target-over-max", "server-target-over-max"],
 )
 def test_modal_scaling_limits_checked_before_deploy(tmp_path, body, expected):
     profile = child(tmp_path, body)
@@ -300,9 +306,9 @@ def test_modal_scaling_limits_checked_before_deploy(tmp_path, body, expected):
 
 @covers("idle-sglang-slots")
 def test_fewer_modal_inputs_than_sglang_slots_is_a_note(tmp_path):
-    profile = child(tmp_path, "scaling:\n  max_inputs: 16\n")
+    profile = child(tmp_path, "server:\n  interface: cls\nscaling:\n  max_inputs: 16\n")
     assert findings(profile, "idle-sglang-slots") == [
-        f"{profile}:4:3: info[idle-sglang-slots]: scaling.max_inputs: max_inputs 16 lets at most 16 requests reach "
+        f"{profile}:6:3: info[idle-sglang-slots]: scaling.max_inputs: max_inputs 16 lets at most 16 requests reach "
         "SGLang, so 32 of max-running-requests 48 stay idle\n"
         "    hint: raise max_inputs to 48 (with target_inputs 16 to scale out early) or lower max-running-requests"
     ]
@@ -310,10 +316,32 @@ def test_fewer_modal_inputs_than_sglang_slots_is_a_note(tmp_path):
 
 @covers("queued-in-sglang")
 def test_more_modal_inputs_than_sglang_slots_warns(tmp_path):
-    profile = child(tmp_path, "scaling:\n  max_inputs: 64\n")
+    profile = child(tmp_path, "server:\n  interface: cls\nscaling:\n  max_inputs: 64\n")
     assert findings(profile, "queued-in-sglang") == [
-        f"{profile}:4:3: warning[queued-in-sglang]: scaling.max_inputs: max_inputs 64 admits more requests than "
-        "max-running-requests 48; the rest queue inside SGLang instead of starting a replica"
+        f"{profile}:6:3: warning[queued-in-sglang]: scaling.max_inputs: max_inputs 64 admits more requests than "
+        "max-running-requests 48; the rest queue inside SGLang instead of starting a replica\n"
+        "    hint: set max_inputs to 48"
+    ]
+
+
+@covers("idle-sglang-slots")
+def test_a_server_that_answers_429_while_sglang_slots_idle_is_a_note(tmp_path):
+    profile = child(tmp_path, "scaling:\n  max_concurrency: 16\n  target_concurrency: 8\n")
+    assert findings(profile, "idle-sglang-slots") == [
+        f"{profile}:4:3: info[idle-sglang-slots]: scaling.max_concurrency: max_concurrency 16 answers HTTP 429 "
+        "while 32 of max-running-requests 48 stay idle\n"
+        "    hint: raise max_concurrency to 48 (target_concurrency decides when a replica is added) or lower "
+        "max-running-requests"
+    ]
+
+
+@covers("queued-in-sglang")
+def test_a_server_that_admits_more_than_sglang_runs_warns(tmp_path):
+    profile = child(tmp_path, "scaling:\n  max_concurrency: 64\n")
+    assert findings(profile, "queued-in-sglang") == [
+        f"{profile}:4:3: warning[queued-in-sglang]: scaling.max_concurrency: max_concurrency 64 admits more "
+        "requests than max-running-requests 48; the rest queue inside SGLang instead of starting a replica\n"
+        "    hint: set max_concurrency to 48"
     ]
 
 
@@ -354,23 +382,61 @@ def test_more_modal_inputs_than_sglang_slots_warns(tmp_path):
     ids=["words", "six-fields", "30-february", "unknown-zone", "path-as-zone"],
 )
 def test_a_bad_cron_or_time_zone_is_an_error(tmp_path, field, value, expected):
-    profile = child(tmp_path, f"keepalive:\n  enabled: true\n  {field}: '{value}'\n", parent="b200-business-hours")
+    profile = child(tmp_path, f"keepalive:\n  mode: ping\n  {field}: '{value}'\n", parent="b200-business-hours")
     assert findings(profile, "keepalive-cron") == [f"{profile}:5:3: error[keepalive-cron]: {expected}"]
 
 
 @covers("keepalive-interval")
 @pytest.mark.parametrize(("schedule", "minutes"), [("*/30 6-22 * * MON-FRI", 30), ("0 * * * *", 60)])
 def test_pings_further_apart_than_the_scaledown_window_warn(tmp_path, schedule, minutes):
-    profile = child(tmp_path, f"keepalive:\n  schedule: '{schedule}'\n", parent="b200-business-hours")
+    profile = child(tmp_path, f"keepalive:\n  mode: ping\n  schedule: '{schedule}'\n", parent="b200-business-hours")
     assert findings(profile, "keepalive-interval") == [
-        f"{profile}:4:3: warning[keepalive-interval]: keepalive.schedule: the cron pings every {minutes} min, but a "
+        f"{profile}:5:3: warning[keepalive-interval]: keepalive.schedule: the cron pings every {minutes} min, but a "
         "replica scales down after 15 idle min\n"
         "    hint: ping more often than scaling.scaledown_window"
     ]
 
 
-def test_the_shipped_business_hours_cron_keeps_its_replica_warm():
-    assert findings(ROOT / "profiles" / "b200-business-hours.yaml", "keepalive-interval") == []
+@covers("keepalive-window")
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            "keepalive:\n  window:\n    start: '20:00'\n    end: '08:00'\n",
+            "6:5: error[keepalive-window]: keepalive.window.end: the window ends at 08:00, not after it starts at "
+            "20:00\n    hint: a window lies within one day: end after start (24:00 for midnight)",
+        ),
+        (
+            "scaling:\n  min_containers: 1\n",
+            "4:3: error[keepalive-window]: scaling.min_containers: min_containers 1 keeps as many replicas warm at "
+            "all hours as the keep-alive window's 1\n"
+            "    hint: raise window.min_containers above scaling.min_containers, or set keepalive.mode: off",
+        ),
+    ],
+    ids=["end-before-start", "always-warm-anyway"],
+)
+def test_an_autoscaler_window_must_open_and_add_a_replica(tmp_path, body, expected):
+    profile = child(tmp_path, body, parent="b200-business-hours")
+    assert findings(profile, "keepalive-window") == [f"{profile}:{expected}"]
+
+
+@covers("keepalive-proxy-auth")
+def test_a_ping_behind_proxy_auth_needs_the_token_secret(tmp_path):
+    profile = child(tmp_path, "keepalive:\n  mode: ping\n", parent="b200-business-hours")
+    assert findings(profile, "keepalive-proxy-auth") == [
+        f"{profile}:4:3: error[keepalive-proxy-auth]: keepalive.mode: the keep-alive ping cannot pass Modal's proxy "
+        "auth: secrets.proxy_auth is not set\n"
+        "    hint: create a Modal secret with MODAL_PROXY_KEY and MODAL_PROXY_SECRET (`modal secret create NAME "
+        "MODAL_PROXY_KEY=wk-... MODAL_PROXY_SECRET=ws-...`) and name it in secrets.proxy_auth, or use "
+        "keepalive.mode: autoscaler"
+    ]
+    unauthenticated = child(
+        tmp_path,
+        "keepalive:\n  mode: ping\nserver:\n  unauthenticated: true\n",
+        parent="b200-business-hours",
+        name="open",
+    )
+    assert findings(unauthenticated, "keepalive-proxy-auth") == []
 
 
 @covers("volumes")
@@ -650,15 +716,16 @@ def test_every_rule_has_a_test_that_triggers_it():
 
 
 def test_strict_fails_on_a_warning_and_names_it(tmp_path):
-    profile = child(tmp_path, "scaling:\n  max_inputs: 64\n")
+    profile = child(tmp_path, "scaling:\n  max_concurrency: 64\n")
     relaxed = run_cli("validate", str(profile))
     assert relaxed.returncode == 0
     assert f"{profile}: valid (2 notes)" in relaxed.stdout
     strict = run_cli("validate", str(profile), "--strict")
     assert strict.returncode == 1
     assert strict.stderr == (
-        f"{profile}:4:3: warning[queued-in-sglang]: scaling.max_inputs: max_inputs 64 admits more requests than "
-        "max-running-requests 48; the rest queue inside SGLang instead of starting a replica\n"
+        f"{profile}:4:3: warning[queued-in-sglang]: scaling.max_concurrency: max_concurrency 64 admits more "
+        "requests than max-running-requests 48; the rest queue inside SGLang instead of starting a replica\n"
+        "    hint: set max_concurrency to 48\n"
     )
     assert "valid" not in strict.stdout
 
@@ -667,7 +734,11 @@ def test_strict_never_fails_on_info_notes():
     result = run_cli("validate", "b200-prod", "--strict")
     assert result.returncode == 0
     assert "info[model-revision]" in result.stderr and "warning" not in result.stderr
+<<<<<<< HEAD
     assert result.stdout.splitlines()[0] == "profiles/b200-prod.yaml: valid (2 notes)"
+=======
+    assert result.stdout == "profiles/b200-prod.yaml: valid (1 notes)\n"
+>>>>>>> 7ad6c95 (@app.server as the default serving interface (cls form kept), Modal proxy auth on by default, keep-alive through the autoscaler (business-hours window with a cold-start lead) or the guide's ping; concurrency rules per interface; planner prices both keep-alive modes)
 
 
 @pytest.mark.parametrize("name", ["qwen3.5-397b-b200x4", "b200-prod"])

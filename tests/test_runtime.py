@@ -414,8 +414,14 @@ def restore_signals():
 
 def test_run_local_serves_until_sigterm_then_stops_the_engine(tmp_path, restore_signals, capfd):
     standin = Standin(tmp_path)
-    threading.Timer(3, os.kill, (os.getpid(), signal.SIGTERM)).start()
-    code = run_local(lambda shutdown: standin.start(shutdown=shutdown), "/not/a/folder", standin.port, 2)
+
+    def start(shutdown: threading.Event) -> Engine:
+        engine = standin.start(shutdown=shutdown)
+        # SIGTERM once ready, as `modal` or a user's Ctrl-C would send it.
+        threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGTERM)).start()
+        return engine
+
+    code = run_local(start, "/not/a/folder", standin.port, 2)
     assert code == 0
     out = capfd.readouterr().out
     assert f"[local] ready on http://127.0.0.1:{standin.port}" in out
@@ -436,3 +442,100 @@ def test_run_local_reports_a_failed_start_and_exits_1(tmp_path, restore_signals,
 
     assert run_local(start, str(tmp_path / "none"), 1, 1) == 1
     assert "[health] timed out after 1s" in capfd.readouterr().out
+
+
+# --- keep-alive ----------------------------------------------------------------------------------
+
+WINDOW = {"days": ["MON", "TUE", "WED", "THU", "FRI"], "start": "08:00", "end": "20:00", "timezone": "Europe/Berlin"}
+
+
+def at(text: str):
+    from datetime import datetime
+
+    return datetime.fromisoformat(text)
+
+
+@pytest.mark.parametrize(
+    ("now", "desired"),
+    [
+        ("2026-11-30T06:41:00+00:00", 0),  # Monday 07:41 Berlin (CET): before the 18-minute lead
+        ("2026-11-30T06:42:00+00:00", 1),  # 07:42: the lead has begun
+        ("2026-11-30T18:59:00+00:00", 1),  # 19:59
+        ("2026-11-30T19:00:00+00:00", 0),  # 20:00: the window has closed
+        ("2026-12-05T10:00:00+00:00", 0),  # Saturday
+        ("2026-07-06T05:42:00+00:00", 1),  # a Monday in summer (CEST): 07:42 Berlin is 05:42 UTC
+        ("2026-07-06T05:41:00+00:00", 0),
+    ],
+)
+def test_the_autoscaler_window_follows_its_time_zone_and_lead(now, desired):
+    from deploygen.runtime.keepalive import desired_min_containers
+
+    args = (WINDOW["days"], WINDOW["start"], WINDOW["end"], WINDOW["timezone"], 18 * 60)
+    assert desired_min_containers(*args, inside=1, outside=0, now=at(now)) == desired
+    # Idempotent: the same moment always asks for the same value, whatever ran before.
+    assert desired_min_containers(*args, inside=1, outside=0, now=at(now)) == desired
+
+
+def test_proxy_auth_headers_come_from_the_environment_or_say_what_is_missing():
+    from deploygen.runtime.keepalive import ProxyAuthMissing, proxy_auth_headers
+
+    env = {"MODAL_PROXY_KEY": "wk-1", "MODAL_PROXY_SECRET": "ws-2"}
+    assert proxy_auth_headers(env) == {"Modal-Key": "wk-1", "Modal-Secret": "ws-2"}
+    with pytest.raises(ProxyAuthMissing) as missing:
+        proxy_auth_headers({"MODAL_PROXY_KEY": "wk-1"})
+    assert str(missing.value) == (
+        "the deployment requires Modal proxy auth (server.unauthenticated is false) but MODAL_PROXY_SECRET is not "
+        "set: create a proxy auth token (https://modal.com/docs/guide/webhook-proxy-auth) and export "
+        "MODAL_PROXY_KEY=wk-... MODAL_PROXY_SECRET=ws-..."
+    )
+
+
+@pytest.fixture
+def http_server():
+    """A real HTTP server on 127.0.0.1 answering each GET with the next (status, delay) of a script."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    script: list[tuple[int, float]] = []
+    seen: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            seen.append(dict(self.headers))
+            status, delay = script.pop(0) if script else (200, 0)
+            time.sleep(delay)
+            try:
+                self.send_response(status)
+                self.end_headers()
+                self.wfile.write(b"body")
+            except BrokenPipeError:
+                pass  # the client gave up waiting: what the timeout case is about
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", script, seen
+    server.shutdown()
+
+
+def test_the_ping_logs_a_starting_replica_as_expected_and_sends_the_proxy_headers(http_server, capfd):
+    from deploygen.runtime.keepalive import ping
+
+    url, script, seen = http_server
+    script += [(503, 0), (200, 0), (500, 0), (200, 2)]
+    headers = {"Modal-Key": "wk-1", "Modal-Secret": "ws-2"}
+    assert ping(f"{url}/health", 5, headers) == 503
+    assert ping(f"{url}/health", 5, headers) == 200
+    assert ping(f"{url}/health", 5, headers) == 500
+    assert ping(f"{url}/health", 0.5, headers) is None
+    assert ping("http://127.0.0.1:1/health", 1, {}) is None
+    out = capfd.readouterr().out.splitlines()
+    assert out == [
+        f"[keepalive] {url}/health -> HTTP 503; expected while a replica starts",
+        f"[keepalive] {url}/health -> HTTP 200",
+        f"[keepalive] {url}/health -> HTTP 500: body",
+        f"[keepalive] {url}/health: no answer within 0.5s; expected while a replica starts",
+        "[keepalive] http://127.0.0.1:1/health: request failed (ConnectionError)",
+    ]
+    assert all(h["Modal-Key"] == "wk-1" and h["Modal-Secret"] == "ws-2" for h in seen)

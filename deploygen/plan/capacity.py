@@ -351,6 +351,11 @@ def _cold_start(profile: ResolvedProfile) -> dict[str, Any]:
     return out
 
 
+def cold_start_estimate_s(profile: ResolvedProfile) -> float:
+    """The cold start the keep-alive plans with: slow volume, kernels cached, warmup."""
+    return _cold_start(profile)["total_slow_cached_s"]["value"]
+
+
 def _targets(profile: ResolvedProfile) -> dict[str, Any]:
     targets = profile.data.get("targets", {})
     out = {}
@@ -368,7 +373,7 @@ def _targets(profile: ResolvedProfile) -> dict[str, Any]:
 def _strategy(profile: ResolvedProfile) -> str:
     if profile.data["scaling"]["min_containers"] > 0:
         return "always_on"
-    return "business_hours" if profile.data["keepalive"]["enabled"] else "scale_to_zero"
+    return "business_hours" if profile.data["keepalive"]["mode"] != "off" else "scale_to_zero"
 
 
 def plan(profile: ResolvedProfile, catalog: Catalog | VllmCatalog, *, active_hours: float = 8) -> dict[str, Any]:

@@ -6,6 +6,7 @@ the chart all read them from it.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import zoneinfo
 from dataclasses import dataclass
@@ -41,9 +42,15 @@ class CostModel:
     # Billed per scale-to-zero activation (one a day): the scaledown_window tail and the cold start.
     idle_tail_h: float
     cold_start_h: float
-    # Hours a month the keep-alive cron keeps one replica up.
+    # Hours a month the keep-alive cron (ping mode) keeps one replica up.
     covered_hours: float
     always_on_replicas: int
+    # Hours a month the autoscaler keep-alive keeps one replica up (its window, lead and tail).
+    autoscaler_covered_hours: float = 0.0
+
+    def autoscaler(self) -> CostModel:
+        """The same deployment kept warm by the autoscaler keep-alive instead of the ping cron."""
+        return dataclasses.replace(self, covered_hours=self.autoscaler_covered_hours)
 
     @property
     def activation_overhead_h(self) -> float:
@@ -90,6 +97,7 @@ class CostModel:
             model["cold_start_s"]["value"] / 3600,
             model["keepalive_covered_hours"]["value"],
             model["always_on_replicas"]["value"],
+            model["autoscaler_covered_hours"]["value"],
         )
 
 
@@ -125,6 +133,27 @@ def keepalive_coverage(schedule: str, timezone: str, window_s: int, cold_start_s
             stretches.append([ping, min(ping + cold_start_s + window_s, end)])
     inside = [(max(low, start), high) for low, high in stretches if high > start]
     return Coverage(sum(high - low for low, high in inside) / 3600, len(inside), len(days))
+
+
+def autoscaler_coverage(window: dict[str, Any], timezone: str, lead_s: float, tail_s: float) -> Coverage:
+    """How long the autoscaler keep-alive keeps one replica up over the reference month: each window day
+    from `lead_s` before the window opens until `tail_s` after it closes (the schedule's period until
+    min_containers is lowered, then scaledown_window idle)."""
+    from deploygen.runtime.keepalive import warm_periods
+
+    tz = zoneinfo.ZoneInfo(timezone)
+    start, end = (day.replace(tzinfo=tz) for day in REFERENCE_MONTH)
+    periods = set()
+    around = start
+    while around < end + timedelta(days=7):
+        periods.update(warm_periods(window["days"], window["start"], window["end"], timezone, lead_s, around))
+        around += timedelta(days=7)
+    inside = [
+        (max(low, start), min(high + timedelta(seconds=tail_s), end))
+        for low, high in sorted(periods)
+        if high + timedelta(seconds=tail_s) > start and low < end
+    ]
+    return Coverage(sum((high - low).total_seconds() for low, high in inside) / 3600, len(inside), len(inside))
 
 
 def _break_even(label: str, hours: float | None, formula: str) -> dict[str, Any]:
@@ -164,7 +193,7 @@ def cost_section(
 
     keepalive = data["keepalive"]
     schedule, timezone = keepalive["schedule"], keepalive["timezone"]
-    if keepalive["enabled"]:
+    if keepalive["mode"] == "ping":
         cron_source = f"{where(profile, 'keepalive', 'schedule')} in {timezone}"
     else:
         if profile.origin(("keepalive", "schedule")) == DEFAULT_ORIGIN:
@@ -174,10 +203,13 @@ def cost_section(
         cron_source = f"keepalive off: {schedule_from} in {timezone}"
     coverage = keepalive_coverage(schedule, timezone, window, cold_start_s)
     covered = coverage.hours
+    from deploygen.plan.deployment import AUTOSCALER_PERIOD_S, keepalive_lead_s
 
+    lead = keepalive_lead_s(profile)
+    autoscaled = autoscaler_coverage(keepalive["window"], timezone, lead, AUTOSCALER_PERIOD_S + window)
     # Modal counts containers; a replica is `nodes` of them.
     always_on = max(data["scaling"]["min_containers"] // nodes, 1)
-    model = CostModel(rate, window / 3600, cold_start_s / 3600, covered, always_on)
+    model = CostModel(rate, window / 3600, cold_start_s / 3600, covered, always_on, autoscaled.hours)
     gpu_source = f"{PRICES} gpu_usd_per_hour.{gpu_type} ({table['as_of']})"
     out: dict[str, Any] = {
         "gpu_usd_per_hour": quantity(f"{gpu_type} price per GPU", gpu_price, "USD/h", gpu_source),
@@ -224,6 +256,19 @@ def cost_section(
             coverage.stretches,
             "per month",
             "one per stretch of pings closer together than scaledown_window",
+        ),
+        "autoscaler_lead_s": quantity(
+            "autoscaler keep-alive lead time",
+            lead,
+            "s",
+            "cold start (slow volume, cache present) in whole minutes + one 5-minute schedule period",
+        ),
+        "autoscaler_covered_hours": quantity(
+            "hours the autoscaler keep-alive keeps a replica up",
+            round(autoscaled.hours, 4),
+            "h/month",
+            f"{where(profile, 'keepalive', 'window')} in {timezone}, June 2026: each window day from the lead "
+            "before it opens until one schedule period + scaledown_window after it closes",
         ),
         "always_on_replicas": quantity(
             "always-on replicas",
@@ -275,6 +320,28 @@ def cost_section(
             round(model.business_hours(active_hours), 2),
             "USD/month",
             "cron-covered hours + traffic outside them",
+        ),
+    }
+    autoscaler_model = model.autoscaler()
+    autoscaler_parts = autoscaler_model.business_hours_parts(active_hours)
+    out["business_hours_autoscaler"] = {
+        "covered_usd": quantity(
+            "window hours with lead and tail",
+            round(autoscaler_parts["covered"], 2),
+            "USD/month",
+            "autoscaler covered hours x replica price",
+        ),
+        "overflow_usd": quantity(
+            "traffic outside them",
+            round(autoscaler_parts["overflow"], 2),
+            "USD/month",
+            f"(active hours x {DAYS_PER_MONTH} - covered hours, if positive) x replica price",
+        ),
+        "total_usd": quantity(
+            "business hours, autoscaler keep-alive",
+            round(autoscaler_model.business_hours(active_hours), 2),
+            "USD/month",
+            "covered hours + traffic outside them",
         ),
     }
     out["always_on"] = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,9 +11,13 @@ from deploygen.facts import gpu_facts
 from deploygen.load import ResolvedProfile
 from deploygen.load.yaml_source import Path_
 from deploygen.sglang.catalog import Catalog
-from deploygen.validate.derived import derived_tp_size, vllm_parallel_sizes
+from deploygen.validate.derived import derived_tp_size, server_concurrency, vllm_parallel_sizes
 from deploygen.validate.warmup import derive_requests
 from deploygen.vllm.catalog import VllmCatalog
+
+# The autoscaler keep-alive re-applies its window this often (a missed run heals at the next one).
+AUTOSCALER_SCHEDULE = "*/5 * * * *"
+AUTOSCALER_PERIOD_S = 5 * 60
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,10 @@ class Deployment:
     argv: list[str]
     compile_argv: list[str]  # empty for vLLM: it compiles at its first start, into the cache volume
     gpu_arch: str
+    # @app.server (target_concurrency, max_concurrency); max None: unlimited.
+    server_concurrency: tuple[float, int | None]
+    # How long before a keep-alive window opens the autoscaler raises min_containers.
+    keepalive_lead_s: int
     warmup: tuple[dict, ...] = ()  # the warmup requests, derived from the profile (validate/warmup.py)
 
     @property
@@ -98,6 +107,8 @@ def plan_vllm_deployment(profile: ResolvedProfile, catalog: VllmCatalog) -> Depl
         compile_argv=[],
         gpu_arch=gpu_facts()[data["gpu"]["type"]]["arch"],
         warmup=derive_requests(profile),
+        server_concurrency=server_concurrency(profile),
+        keepalive_lead_s=keepalive_lead_s(profile),
     )
 
 
@@ -131,4 +142,14 @@ def plan_deployment(profile: ResolvedProfile, catalog: Catalog | VllmCatalog) ->
         compile_argv=["python3", "-m", "sglang.compile_deep_gemm", *tokens],
         gpu_arch=gpu_facts()[data["gpu"]["type"]]["arch"],
         warmup=derive_requests(profile),
+        server_concurrency=server_concurrency(profile),
+        keepalive_lead_s=keepalive_lead_s(profile),
     )
+
+
+def keepalive_lead_s(profile: ResolvedProfile) -> int:
+    """The planner's cold start (slow volume, cached kernels, warmup) in whole minutes, plus one period
+    of the autoscaler schedule: raised that early, the replica is warm when the window opens."""
+    from deploygen.plan.capacity import cold_start_estimate_s
+
+    return math.ceil(cold_start_estimate_s(profile) / 60) * 60 + AUTOSCALER_PERIOD_S

@@ -147,7 +147,8 @@ def chart_bytes(report: dict[str, Any], fmt: str) -> bytes:
     hours = [h / 10 for h in range(241)]
     curves = {
         "scale-to-zero": [model.scale_to_zero(h) for h in hours],
-        "business-hours keep-alive": [model.business_hours(h) for h in hours],
+        "business hours, ping keep-alive": [model.business_hours(h) for h in hours],
+        "business hours, autoscaler keep-alive": [model.autoscaler().business_hours(h) for h in hours],
         "always-on": [model.always_on(h) for h in hours],
     }
     with matplotlib.rc_context({"svg.hashsalt": "deploygen", "svg.fonttype": "path"}):

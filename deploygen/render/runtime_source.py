@@ -59,6 +59,12 @@ def import_block(statements: set[str]) -> list[str]:
         _, module, _, name = statement.split(" ", 3)
         names.setdefault(module, []).append(name)
     merged = [f"from {module} import {', '.join(sorted(names[module]))}" for module in sorted(names)]
+    # One file, one namespace: `import time` and `from datetime import time` cannot both be in it.
+    bound: dict[str, str] = {}
+    for statement in statements:
+        name = statement.split()[-1].split(".")[0]
+        if bound.setdefault(name, statement) != statement:
+            raise ValueError(f"runtime modules bind {name!r} twice: {bound[name]!r} and {statement!r}")
     return plain + merged
 
 

@@ -209,3 +209,21 @@ def vllm_memory_inputs(profile: ResolvedProfile, utilization: float) -> MemoryIn
         kv_split_across_tp=facts.kv_split_across_tp,
         kv_heads=facts.kv_heads,
     )
+
+
+def server_concurrency(profile: ResolvedProfile) -> tuple[float, int | None]:
+    """@app.server (target_concurrency, max_concurrency), with the profile's fallbacks resolved.
+
+    target: scaling.target_concurrency, else target_inputs, else max_inputs (the request count the
+    cls form already scales on). max: scaling.max_concurrency, else SGLang's max-running-requests when
+    it is known before start-up (a replica takes what its running slots hold; Modal answers 429 above
+    it instead of queueing inside SGLang), else None (unlimited).
+    """
+    scaling = profile.data["scaling"]
+    target = scaling.get("target_concurrency")
+    if target is None:
+        target = scaling["target_inputs"] if scaling.get("target_inputs") is not None else scaling["max_inputs"]
+    limit = scaling.get("max_concurrency")
+    if limit is None and profile.data.get("engine", "sglang") == "sglang":
+        limit, _ = max_running_requests(profile)
+    return target, limit

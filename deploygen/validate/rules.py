@@ -23,7 +23,6 @@ from deploygen.secrets import looks_secret, secret_name
 from deploygen.suggest import did_you_mean
 from deploygen.validate import derived, warmup
 from deploygen.validate.flags import profile_catalog
-from deploygen.validate.schema import DEFAULT_ORIGIN
 from deploygen.validate.vllm_flags import profile_vllm_catalog
 
 
@@ -520,6 +519,17 @@ def modal_scaling(profile: ResolvedProfile) -> Iterator[Finding]:
             ("scaling", "min_containers"),
             "Modal rejects this at deploy time",
         )
+    if profile.data["server"]["interface"] == "server":
+        target, limit = derived.server_concurrency(profile)
+        if limit and target > limit:
+            blame = "target_concurrency" if scaling.get("target_concurrency") is not None else "max_concurrency"
+            yield Finding(
+                f"target_concurrency {target:g} > max_concurrency {limit}",
+                ("scaling", blame),
+                "Modal rejects a target above max_concurrency (modal/app.py, App.server): lower the target or "
+                "raise max_concurrency",
+            )
+        return
     target = scaling.get("target_inputs")
     if target is not None and target > scaling["max_inputs"]:
         yield Finding(
@@ -529,16 +539,33 @@ def modal_scaling(profile: ResolvedProfile) -> Iterator[Finding]:
         )
 
 
+def _replica_limit(profile: ResolvedProfile) -> tuple[str, int | None, tuple[str, ...]]:
+    """What caps the requests one replica takes: (its name, its value, the field to blame)."""
+    scaling = profile.data["scaling"]
+    if profile.data["server"]["interface"] == "server":
+        return "max_concurrency", scaling.get("max_concurrency"), ("scaling", "max_concurrency")
+    return "max_inputs", scaling["max_inputs"], ("scaling", "max_inputs")
+
+
 @rule("idle-sglang-slots", Severity.INFO, "docs/sources.md#modal-inputs: one HTTP request is one input", SGLANG)
 def idle_sglang_slots(profile: ResolvedProfile) -> Iterator[Finding]:
     running = _number(profile, "max-running-requests")
-    max_inputs = profile.data["scaling"]["max_inputs"]
-    if running is not None and max_inputs < running:
+    name, limit, blame = _replica_limit(profile)
+    if running is not None and limit is not None and limit < running:
+        if name == "max_concurrency":
+            yield Finding(
+                f"max_concurrency {limit} answers HTTP 429 while {running - limit} of max-running-requests "
+                f"{running} stay idle",
+                blame,
+                f"raise max_concurrency to {running} (target_concurrency decides when a replica is added) "
+                "or lower max-running-requests",
+            )
+            return
         yield Finding(
-            f"max_inputs {max_inputs} lets at most {max_inputs} requests reach SGLang, so "
-            f"{running - max_inputs} of max-running-requests {running} stay idle",
-            ("scaling", "max_inputs"),
-            f"raise max_inputs to {running} (with target_inputs {max_inputs} to scale out early) "
+            f"max_inputs {limit} lets at most {limit} requests reach SGLang, so "
+            f"{running - limit} of max-running-requests {running} stay idle",
+            blame,
+            f"raise max_inputs to {running} (with target_inputs {limit} to scale out early) "
             "or lower max-running-requests",
         )
 
@@ -546,12 +573,13 @@ def idle_sglang_slots(profile: ResolvedProfile) -> Iterator[Finding]:
 @rule("queued-in-sglang", Severity.WARNING, "docs/sources.md#modal-inputs: one HTTP request is one input", SGLANG)
 def queued_in_sglang(profile: ResolvedProfile) -> Iterator[Finding]:
     running = _number(profile, "max-running-requests")
-    max_inputs = profile.data["scaling"]["max_inputs"]
-    if running is not None and max_inputs > running:
+    name, limit, blame = _replica_limit(profile)
+    if running is not None and limit is not None and limit > running:
         yield Finding(
-            f"max_inputs {max_inputs} admits more requests than max-running-requests {running}; the rest "
+            f"{name} {limit} admits more requests than max-running-requests {running}; the rest "
             "queue inside SGLang instead of starting a replica",
-            ("scaling", "max_inputs"),
+            blame,
+            f"set {name} to {running}",
         )
 
 
@@ -739,22 +767,23 @@ def _cron_times(schedule: str, count: int) -> list[float]:
 @rule("keepalive-cron", Severity.ERROR, "docs/sources.md#modal-cron: five-field cron and IANA time zone")
 def keepalive_cron(profile: ResolvedProfile) -> Iterator[Finding]:
     keepalive = profile.data["keepalive"]
-    if not keepalive["enabled"] and profile.origin(("keepalive", "schedule")) == DEFAULT_ORIGIN:
-        return  # the schema's default schedule, never used
-    from croniter import croniter
+    if keepalive["mode"] == "off":
+        return
+    if keepalive["mode"] == "ping":
+        from croniter import croniter
 
-    if len(keepalive["schedule"].split()) != 5 or not croniter.is_valid(keepalive["schedule"]):
-        yield Finding(
-            f"{keepalive['schedule']!r} is not a five-field cron expression",
-            ("keepalive", "schedule"),
-            "for example '*/14 6-22 * * MON-FRI'",
-        )
-    elif not _cron_times(keepalive["schedule"], 1):
-        yield Finding(
-            f"{keepalive['schedule']!r} never fires",
-            ("keepalive", "schedule"),
-            "check the day-of-month and month fields",
-        )
+        if len(keepalive["schedule"].split()) != 5 or not croniter.is_valid(keepalive["schedule"]):
+            yield Finding(
+                f"{keepalive['schedule']!r} is not a five-field cron expression",
+                ("keepalive", "schedule"),
+                "for example '*/14 6-22 * * MON-FRI'",
+            )
+        elif not _cron_times(keepalive["schedule"], 1):
+            yield Finding(
+                f"{keepalive['schedule']!r} never fires",
+                ("keepalive", "schedule"),
+                "check the day-of-month and month fields",
+            )
     try:
         zoneinfo.ZoneInfo(keepalive["timezone"])
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -765,10 +794,47 @@ def keepalive_cron(profile: ResolvedProfile) -> Iterator[Finding]:
         )
 
 
+@rule("keepalive-window", Severity.ERROR, "the autoscaler keep-alive keeps replicas warm from start to end")
+def keepalive_window(profile: ResolvedProfile) -> Iterator[Finding]:
+    keepalive = profile.data["keepalive"]
+    if keepalive["mode"] != "autoscaler":
+        return
+    window = keepalive["window"]
+    if window["end"] <= window["start"]:
+        yield Finding(
+            f"the window ends at {window['end']}, not after it starts at {window['start']}",
+            ("keepalive", "window", "end"),
+            "a window lies within one day: end after start (24:00 for midnight)",
+        )
+    base = profile.data["scaling"]["min_containers"]
+    if window["min_containers"] <= base:
+        yield Finding(
+            f"min_containers {base} keeps as many replicas warm at all hours as the keep-alive window's "
+            f"{window['min_containers']}",
+            ("scaling", "min_containers"),
+            "raise window.min_containers above scaling.min_containers, or set keepalive.mode: off",
+        )
+
+
+@rule("keepalive-proxy-auth", Severity.ERROR, "Modal proxy auth: https://modal.com/docs/guide/webhook-proxy-auth")
+def keepalive_proxy_auth(profile: ResolvedProfile) -> Iterator[Finding]:
+    data = profile.data
+    if data["keepalive"]["mode"] == "ping" and not data["server"]["unauthenticated"] and not data["secrets"].get(
+        "proxy_auth"
+    ):
+        yield Finding(
+            "the keep-alive ping cannot pass Modal's proxy auth: secrets.proxy_auth is not set",
+            ("keepalive", "mode"),
+            "create a Modal secret with MODAL_PROXY_KEY and MODAL_PROXY_SECRET (`modal secret create NAME "
+            "MODAL_PROXY_KEY=wk-... MODAL_PROXY_SECRET=ws-...`) and name it in secrets.proxy_auth, or use "
+            "keepalive.mode: autoscaler",
+        )
+
+
 @rule("keepalive-interval", Severity.WARNING, "docs/sources.md#modal-cron: scaledown_window vs the cron's interval")
 def keepalive_interval(profile: ResolvedProfile) -> Iterator[Finding]:
     keepalive = profile.data["keepalive"]
-    times = _cron_times(keepalive["schedule"], 200) if keepalive["enabled"] else []
+    times = _cron_times(keepalive["schedule"], 200) if keepalive["mode"] == "ping" else []
     if not times:
         return
     window = profile.data["scaling"]["scaledown_window"]
