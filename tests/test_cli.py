@@ -120,7 +120,7 @@ def test_explain_lists_keys_in_schema_order_in_yaml_spelling_with_derived_values
     assert sections == [key for key in schema["properties"] if key in sections]
     rows = {line.split("  #")[0].rstrip(): line.split("  # ")[-1] for line in lines if not line.startswith("# ")}
     assert rows["scaling.target_inputs: null"] == "schema/profile.schema.json (default)"
-    assert rows["keepalive.enabled: false"] == "schema/profile.schema.json (default)"
+    assert rows["keepalive.mode: 'off'"] == "schema/profile.schema.json (default)"
     assert "sglang.enable-metrics: true" in rows
     assert rows["sglang.tp-size: 8"] == "derived from gpu.count (profiles/b200-prod.yaml:9:3)"
     assert rows["sglang.port: 8000"].startswith("derived from server.port (profiles/glm-5.1-base.yaml:")

@@ -204,7 +204,7 @@ def test_new_with_an_unknown_parent_writes_nothing():
 def test_deploy_gates_on_its_profile_alone_and_check_on_every_profile():
     unrelated = ROOT / "profiles" / "zz-unrelated-warning.yaml"
     unrelated.write_text(
-        "schema_version: 1\nextends: b200-prod\napp:\n  name: zz-unrelated\nscaling:\n  max_inputs: 64\n"
+        "schema_version: 1\nextends: b200-prod\napp:\n  name: zz-unrelated\nscaling:\n  max_concurrency: 64\n"
     )
     try:
         gate = make("gate", "PROFILE=h200")
