@@ -819,8 +819,10 @@ def keepalive_window(profile: ResolvedProfile) -> Iterator[Finding]:
 @rule("keepalive-proxy-auth", Severity.ERROR, "Modal proxy auth: https://modal.com/docs/guide/webhook-proxy-auth")
 def keepalive_proxy_auth(profile: ResolvedProfile) -> Iterator[Finding]:
     data = profile.data
-    if data["keepalive"]["mode"] == "ping" and not data["server"]["unauthenticated"] and not data["secrets"].get(
-        "proxy_auth"
+    if (
+        data["keepalive"]["mode"] == "ping"
+        and not data["server"]["unauthenticated"]
+        and not data["secrets"].get("proxy_auth")
     ):
         yield Finding(
             "the keep-alive ping cannot pass Modal's proxy auth: secrets.proxy_auth is not set",
