@@ -140,12 +140,6 @@ def test_a_cluster_without_rdma_names_the_slower_link(tmp_path):
     assert any("the private IPv6 network only, about 50 Gbps" in note for note in notes)
 
 
-def test_business_hours_profile_is_costed_with_its_own_cron():
-    cost = planned("b200-business-hours")["cost"]
-    source = cost["model"]["keepalive_covered_hours"]["source"]
-    assert source.startswith("keepalive.schedule (profiles/b200-business-hours.yaml:13) in UTC")
-
-
 def test_the_autoscaler_keep_alive_is_priced_from_its_window_lead_and_tail():
     report = planned("b200-business-hours")
     model = report["cost"]["model"]
