@@ -234,7 +234,8 @@ def test_b200_prod_carries_every_guide_value_or_its_correction():
         20,
         48,
     )
-    assert (server.unauthenticated, server.exit_grace_period, server.startup_timeout) == (False, 30, 1800)
+    grace = check("b200-prod").profile.data["lifecycle"]["shutdown"]["grace_period"]
+    assert (server.unauthenticated, server.exit_grace_period, server.startup_timeout) == (False, grace, 1800)
     source = (ROOT / "generated" / "b200-prod" / "deploy.py").read_text()
     assert "min_containers=0" in source and "max_containers=3" in source
     assert "scaledown_window=15 * MINUTES" in source and "startup_timeout=30 * MINUTES" in source
