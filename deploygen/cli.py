@@ -338,7 +338,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from deploygen.pipeline import check
 
     # The profile first: a wrong name or an invalid profile fails before any load is sent.
-    targets = check(args.profile).profile.get("targets", default={}) if args.profile else {}
+    checked = check(args.profile) if args.profile else None
+    targets = checked.profile.get("targets", default={}) if checked else {}
+    served = (args.profile, checked.profile.data["model"]["name"]) if checked else None
     api_key = args.api_key if args.api_key is not None else os.environ.get("API_KEY", "")
     result = bench(
         args.url,
@@ -348,6 +350,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         requests=args.requests,
         max_tokens=args.max_tokens,
         time_limit=args.time_limit,
+        profile=served,
     )
     checks = result_targets(result, targets or {})
     if args.json:

@@ -232,6 +232,17 @@ def test_bench_rejects_an_unknown_profile_before_sending_anything(capsys):
     assert out == "" and "error: no profile named 'b200-prd'\n    hint: did you mean 'b200-prod'?" in err
 
 
+def test_bench_refuses_the_targets_of_a_profile_that_serves_another_model(standin, capsys):
+    server = standin(api_key=KEY, model="qwen3-8b")
+    assert main(["bench", server.url, "--api-key", KEY, "--requests", "2", "--profile", PROFILE]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert (
+        f"error: {server.url} serves 'qwen3-8b', but profile {PROFILE} serves 'glm-5.1': its targets do not apply "
+        "(pass the profile of this deployment, or no --profile)"
+    ) in err
+
+
 # --- targets -------------------------------------------------------------------------------------------
 
 

@@ -37,8 +37,8 @@ SEED_WARNINGS = [
 SEED_LOG_TRIAGE = [
     ("[health] passed on attempt 1", "health-passed", "info"),
     ("[health] passed on attempt 15+", "health-passed-slow", "warning"),
-    ("[monitor] FATAL: SGLang died (code -9)", "sglang-died-oom-killer", "fatal"),
-    ("[monitor] FATAL: SGLang died (code 137)", "sglang-died-sigkill", "fatal"),
+    ("[monitor] FATAL: SGLang died (code -9)", "engine-died-sigkill", "fatal"),
+    ("[monitor] FATAL: SGLang died (code 137)", "engine-died-sigkill", "fatal"),
     ("DeepGEMM / compile success", "deepgemm-compile-success", "info"),
 ]
 
@@ -115,7 +115,7 @@ REAL_LINES = [
     ("[monitor] FATAL: SGLang died (code 1)", "sglang-died", "fatal"),
     ("[monitor] FATAL: SGLang died (code -6)", "sglang-died", "fatal"),
     # Modal puts a timestamp before the message.
-    ("2026-11-23T10:00:00.123Z [monitor] FATAL: SGLang died (code -9)", "sglang-died-oom-killer", "fatal"),
+    ("2026-11-23T10:00:00.123Z [monitor] FATAL: SGLang died (code -9)", "engine-died-sigkill", "fatal"),
 ]
 
 UNMATCHED_LINES = [
@@ -170,6 +170,16 @@ def test_the_first_pattern_in_file_order_wins(tmp_path: Path) -> None:
     assert classify("SGLang died", load_patterns(data)).id == "first"
 
 
+SIGKILL_ACTION = (
+    "If a CUDA out-of-memory error or a memory-hungry step precedes it, lower --mem-fraction-static (e.g. 0.88 -> "
+    "0.85) or give the container more memory; otherwise check the Modal timeout, manual stops and scaledown_window."
+)
+SIGKILL_MEANING = (
+    "The engine was killed with SIGKILL (-9 and 137 are the same signal). Two causes: the host's OOM killer (host "
+    "RAM, not GPU memory), or the platform stopping the container (Modal's timeout, a scale-down, a manual stop)."
+)
+
+
 def log_file(tmp_path: Path, lines: list[str]) -> Path:
     path = tmp_path / "container.log"
     path.write_text("".join(f"{line}\n" for line in lines))
@@ -191,15 +201,14 @@ def test_prints_matched_lines_with_their_action_and_the_counts(tmp_path: Path) -
     assert run(str(path), out=out) == 1
     assert out.getvalue() == (
         "[IGNORE]  [Gloo] Rank 0 is connected to 0 peer ranks. Expected number of connected peer ranks is : 0\n"
-        "          -> gloo-peer-ranks: None.\n"
+        "          -> gloo-peer-ranks: Nothing to do.\n"
         "[IGNORE]  [Gloo] Rank 0 is connected to 0 peer ranks. Expected number of connected peer ranks is : 0\n"
-        "          -> gloo-peer-ranks: None.\n"
+        "          -> gloo-peer-ranks: (as above)\n"
         "[WARNING] [health] passed on attempt 17\n"
         "          -> health-passed-slow: If near the 900 s startup timeout, check volume I/O; "
         "consider a longer startup_timeout.\n"
         "[FATAL]   [monitor] FATAL: SGLang died (code -9)\n"
-        "          -> sglang-died-oom-killer: Lower --mem-fraction-static (e.g. 0.88 -> 0.85). "
-        "If no CUDA OOM precedes it, the kill was for host memory or by the platform.\n"
+        "          -> engine-died-sigkill: " + SIGKILL_ACTION + "\n"
         "summary: 5 lines read, 4 matched\n"
         "  fatal: 1\n"
         "  warning: 1\n"
@@ -209,8 +218,41 @@ def test_prints_matched_lines_with_their_action_and_the_counts(tmp_path: Path) -
         "by pattern:\n"
         "  gloo-peer-ranks (ignore): 2\n"
         "  health-passed-slow (warning): 1\n"
-        "  sglang-died-oom-killer (fatal): 1\n"
+        "  engine-died-sigkill (fatal): 1\n"
+        "root cause: engine-died-sigkill (first fatal line, line 5): " + SIGKILL_MEANING + "\n"
+        "  fix: " + SIGKILL_ACTION + "\n"
     )
+
+
+def test_one_diagnosis_per_kill_and_the_first_fatal_line_as_root_cause(tmp_path: Path) -> None:
+    path = log_file(
+        tmp_path,
+        [
+            "[warmup] FAILED: HTTP 500",
+            "[monitor] FATAL: vLLM died (code -9)",
+            "[monitor] FATAL: SGLang died (code 137)",
+        ],
+    )
+    out = io.StringIO()
+    assert run(str(path), out=out) == 1
+    lines = out.getvalue().splitlines()
+    assert lines[2:6] == [
+        "[FATAL]   [monitor] FATAL: vLLM died (code -9)",
+        "          -> engine-died-sigkill: " + SIGKILL_ACTION,
+        "[FATAL]   [monitor] FATAL: SGLang died (code 137)",
+        "          -> engine-died-sigkill: (as above)",
+    ]
+    assert "None" not in out.getvalue()
+    assert lines[-3:] == [
+        "root cause: warmup-failed (first fatal line, line 1): The server answered /health but a warmup request "
+        "failed, so the container will not serve.",
+        "  fix: Read the error on the line and the SGLang traceback above it.",
+        "  then: engine-died-sigkill (line 2), likely a consequence",
+    ]
+
+
+def test_no_action_says_none(tmp_path: Path) -> None:
+    assert not [p.id for p in PATTERNS if p.action.strip().lower().startswith("none")]
 
 
 def test_passes_unmatched_lines_through_untouched_with_all(tmp_path: Path) -> None:
@@ -220,7 +262,7 @@ def test_passes_unmatched_lines_through_untouched_with_all(tmp_path: Path) -> No
     assert out.getvalue().splitlines()[:4] == [
         "Load weight begin.",
         "[INFO]    [health] passed on attempt 1",
-        "          -> health-passed: None.",
+        "          -> health-passed: Nothing to do.",
         "  indented line",
     ]
 
@@ -261,7 +303,7 @@ def test_reads_standard_input_in_a_real_process() -> None:
     assert lines[:3] == [
         "2026-11-23T10:00:00Z Load weight begin \ufffd",
         "[FATAL]   2026-11-23T10:05:00Z [monitor] FATAL: SGLang died (code 137)",
-        "          -> sglang-died-sigkill: Review the Modal timeout, manual stops and scaledown.",
+        "          -> engine-died-sigkill: " + SIGKILL_ACTION,
     ]
     assert "  fatal: 1" in lines
 

@@ -212,14 +212,23 @@ def bench(
     max_tokens: int = 64,
     prompt: str = DEFAULT_PROMPT,
     time_limit: float = BENCH_TIME_LIMIT_S,
+    profile: tuple[str, str] | None = None,
 ) -> BenchResult:
-    """Send `requests` streamed chat completions, `concurrency` at a time, for at most `time_limit` seconds."""
+    """Send `requests` streamed chat completions, `concurrency` at a time, for at most `time_limit` seconds.
+
+    profile: (name, served model name) of the profile whose targets the result is held to; a deployment
+    serving another model is refused before any load is sent."""
     client = openai_client(url, api_key, time_limit)
     if not model:
         try:
             model = first_model(client)
         except (openai.OpenAIError, ValueError) as exc:
             raise UserError(f"{url}: GET /v1/models: {error_reason(exc, api_key, time_limit)}") from None
+    if profile is not None and model != profile[1]:
+        raise UserError(
+            f"{url} serves {model!r}, but profile {profile[0]} serves {profile[1]!r}: its targets do not apply "
+            "(pass the profile of this deployment, or no --profile)"
+        )
     body = {
         "messages": [{"role": "user", "content": prompt}],
         "max_tokens": max_tokens,

@@ -46,6 +46,8 @@ class Summary:
     lines: int = 0
     by_severity: Counter[str] = field(default_factory=Counter)
     by_pattern: Counter[str] = field(default_factory=Counter)
+    # (line number, pattern) of each fatal pattern's first line, in the order they appeared.
+    first_fatal: list[tuple[int, LogPattern]] = field(default_factory=list)
 
     @property
     def matched(self) -> int:
@@ -157,7 +159,11 @@ def triage(
             continue
         summary.by_severity[pattern.severity] += 1
         summary.by_pattern[pattern.id] += 1
-        out.write(f"{_tag(pattern.severity, color)} {line}\n{indent}-> {pattern.id}: {pattern.action}\n")
+        if pattern.severity == "fatal" and summary.by_pattern[pattern.id] == 1:
+            summary.first_fatal.append((summary.lines, pattern))
+        # One diagnosis per pattern: its action the first time, a pointer to it after.
+        said = pattern.action if summary.by_pattern[pattern.id] == 1 else "(as above)"
+        out.write(f"{_tag(pattern.severity, color)} {line}\n{indent}-> {pattern.id}: {said}\n")
     return summary
 
 
@@ -170,6 +176,19 @@ def write_summary(summary: Summary, patterns: Sequence[LogPattern], out: TextIO)
         for pattern in patterns:
             if summary.by_pattern[pattern.id]:
                 out.write(f"  {pattern.id} ({pattern.severity}): {summary.by_pattern[pattern.id]}\n")
+    write_root_cause(summary, out)
+
+
+def write_root_cause(summary: Summary, out: TextIO) -> None:
+    """The first fatal pattern is the likely root cause; the fatal ones after it usually follow from it."""
+    if not summary.first_fatal:
+        out.write("root cause: none (no fatal pattern)\n")
+        return
+    line, pattern = summary.first_fatal[0]
+    out.write(f"root cause: {pattern.id} (first fatal line, line {line}): {pattern.meaning}\n")
+    out.write(f"  fix: {pattern.action}\n")
+    for line, later in summary.first_fatal[1:]:
+        out.write(f"  then: {later.id} (line {line}), likely a consequence\n")
 
 
 def run(
