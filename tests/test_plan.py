@@ -15,6 +15,7 @@ from deploygen.load import deployable_profiles
 from deploygen.pipeline import check
 from deploygen.plan.capacity import plan
 from deploygen.plan.cost import CostModel, keepalive_coverage
+from deploygen.validate import derived
 
 
 def planned(name: str, **kwargs):
@@ -190,10 +191,82 @@ def test_hybrid_model_kv_pool_leaves_room_for_linear_attention_state():
     assert memory["kv_pool_tokens"]["value"] == int(pool / 1.9 * 1e9 // 15_360)
 
 
-def test_a_cron_that_pings_less_often_than_the_scaledown_window_cold_starts_every_ping():
-    report = planned("smoke")
-    assert report["cost"]["model"]["keepalive_cold_starts"]["value"] == 22 * 17 * 5
-    assert any("each a cold start" in note for note in report["notes"])
+def test_a_cron_that_pings_less_often_than_the_scaledown_window_cold_starts_every_ping(tmp_path):
+    # smoke's default cron pings every 14 minutes; its scaledown_window is 120 s.
+    assert planned("smoke")["cost"]["model"]["keepalive_cold_starts"]["value"] == 22 * 17 * 5
+    # b200-business-hours keeps a replica 900 s after a ping (and its cold start): an hourly ping comes too late.
+    profile = child(
+        tmp_path,
+        "keepalive:\n  mode: ping\n  schedule: '0 8-19 * * MON-FRI'\nsecrets:\n  proxy_auth: proxy-token\n",
+        parent="b200-business-hours",
+    )
+    report = planned(str(profile))
+    assert report["cost"]["model"]["keepalive_cold_starts"]["value"] == 22 * 12
+    assert (
+        "The keep-alive cron pings less often than scaledown_window (900 s): the replica scales down between "
+        "pings, so 264 pings a month are each a cold start. Ping more often than scaledown_window (or raise it) "
+        "for the business-hours strategy to keep anything warm." in report["notes"]
+    )
+
+
+def plan_rows(*argv: str, capsys) -> list[str]:
+    assert run_plan(*argv) == 0
+    return [" ".join(line.split()) for line in capsys.readouterr().out.splitlines()]
+
+
+def test_a_profile_without_keep_alive_shows_no_keep_alive_lines_and_calls_business_hours_hypothetical(capsys):
+    assert check("smoke").profile.data["keepalive"]["mode"] == "off"
+    rows = plan_rows("smoke", capsys=capsys)
+    assert not [row for row in rows if "keep-alive cron" in row or "keepalive off" in row or "pings" in row]
+    assert "Scale-to-zero (this profile)" in rows
+    assert "Business-hours keep-alive (hypothetical: no keep-alive)" in rows
+    assert (
+        "3. Business hours is a hypothetical comparison: this profile has no keep-alive (keepalive.mode off); "
+        "it is priced with the keepalive.schedule cron." in rows
+    )
+
+
+def test_a_profile_with_keep_alive_shows_its_keep_alive_lines(capsys):
+    profiles = [check(name).profile for name in DEPLOYABLE]
+    with_keepalive = [
+        p.name for p in profiles if p.data["keepalive"]["mode"] != "off" and p.data["scaling"]["min_containers"] == 0
+    ]
+    assert with_keepalive, "no shipped profile has a keep-alive"
+    rows = plan_rows(with_keepalive[0], capsys=capsys)
+    assert "Business-hours keep-alive (this profile)" in rows
+    assert any(row.startswith("hours the autoscaler keep-alive keeps a replica up ") for row in rows)
+    assert (
+        "3. Business hours: traffic falls inside the cron-covered hours first; the rest is billed like "
+        "scale-to-zero. The cron's first ping each day is itself a cold start." in rows
+    )
+
+
+def test_a_bf16_model_has_no_deepgemm_compile_and_an_fp8_one_with_the_compile_step_does(capsys):
+    facts = derived.model_facts(check("smoke").profile)
+    assert facts.quantization == "none"
+    rows = plan_rows("smoke", capsys=capsys)
+    assert "JIT compile 0 s no DeepGEMM compile: its kernels are FP8 only (model quantization none)" in rows
+    assert not [row for row in rows if "FP8" in row and "DeepGEMM" not in row]
+    cold = planned("smoke")["cold_start"]
+    assert cold["total_slow_uncached_s"]["value"] == cold["total_slow_cached_s"]["value"]
+    fp8 = [
+        p.name
+        for p in (check(name).profile for name in DEPLOYABLE)
+        if p.data["lifecycle"]["compile"]["enabled"] and derived.model_facts(p).quantization == "fp8"
+    ]
+    assert fp8, "no shipped profile compiles an FP8 model"
+    rows = plan_rows(fp8[0], capsys=capsys)
+    assert "JIT compile, no cache 900 s 12-15 min on first boot (docs/sources.md#third-party-cluster-report)" in rows
+
+
+def test_the_chart_marks_the_profiles_own_strategy(tmp_path):
+    chart = tmp_path / "smoke.svg"
+    assert run_plan("smoke", "--chart", str(chart)) == 0
+    # Text is drawn as paths; each label keeps its text in a comment.
+    text = chart.read_text()
+    assert "<!-- this profile: scale to zero -->" in text
+    assert "<!-- scale-to-zero (this profile) -->" in text
+    assert "(this profile) -->" not in text.replace("<!-- scale-to-zero (this profile) -->", "")
 
 
 def test_keepalive_coverage_holds_each_cold_start_and_the_window_after_it():

@@ -325,19 +325,33 @@ def _cold_start(profile: ResolvedProfile) -> dict[str, Any]:
             f"{models_file(profile)} checkpoint_bytes, {checkpoint:g} GB / {rate:g} GB/s "
             "(docs/sources.md#modal-volumes)" + per_node,
         )
-    out["jit_compile_cached_s"] = quantity(
-        "JIT compile, cache present", 0, "s", "kernels loaded from the compile cache volume"
-    )
-    out["jit_compile_uncached_s"] = quantity(
-        "JIT compile, no cache",
-        JIT_COMPILE_S,
-        "s",
-        "12-15 min on first boot (docs/sources.md#third-party-cluster-report)",
-    )
+    # The DeepGEMM JIT compile is FP8 kernels, precompiled by the compile step: only an FP8 model with
+    # that step on pays it; any other model has no DeepGEMM compile.
+    compiles = profile.data["lifecycle"]["compile"]["enabled"] and facts.quantization == "fp8"
+    compile_s = JIT_COMPILE_S if compiles else 0
+    if compiles:
+        out["jit_compile_cached_s"] = quantity(
+            "JIT compile, cache present", 0, "s", "kernels loaded from the compile cache volume"
+        )
+        out["jit_compile_uncached_s"] = quantity(
+            "JIT compile, no cache",
+            JIT_COMPILE_S,
+            "s",
+            "12-15 min on first boot (docs/sources.md#third-party-cluster-report)",
+        )
+    else:
+        why = (
+            "lifecycle.compile.enabled is false"
+            if facts.quantization == "fp8"
+            else f"model quantization {facts.quantization}"
+        )
+        out["jit_compile_uncached_s"] = quantity(
+            "JIT compile", 0, "s", f"no DeepGEMM compile: its kernels are FP8 only ({why})"
+        )
     out["warmup_s"] = quantity("warmup", WARMUP_S, "s", "assumption: SGLang warmup + generated warmup requests")
     for speed in VOLUME_READ_GB_PER_S:
         load = out[f"weights_load_{speed}_s"]["value"]
-        for cache, jit in (("cached", 0), ("uncached", JIT_COMPILE_S)):
+        for cache, jit in (("cached", 0), ("uncached", compile_s)):
             out[f"total_{speed}_{cache}_s"] = quantity(
                 f"cold start, {speed} volume, {'cache present' if cache == 'cached' else 'no cache'}",
                 round(load + jit + WARMUP_S, 1),
@@ -393,7 +407,10 @@ def plan(profile: ResolvedProfile, catalog: Catalog | VllmCatalog, *, active_hou
         f"A month is {DAYS_PER_MONTH} days ({HOURS_PER_MONTH} h). Scale-to-zero assumes one activation a day "
         "and one replica's worth of traffic.",
         "Business hours: traffic falls inside the cron-covered hours first; the rest is billed like "
-        "scale-to-zero. The cron's first ping each day is itself a cold start.",
+        "scale-to-zero. The cron's first ping each day is itself a cold start."
+        if data["keepalive"]["mode"] != "off"
+        else "Business hours is a hypothetical comparison: this profile has no keep-alive (keepalive.mode off); "
+        "it is priced with the keepalive.schedule cron.",
         *cost_notes,
         f"Cold start: warmup {WARMUP_S} s is an assumption; container allocation and image pull are not included.",
     ]
@@ -442,6 +459,7 @@ def plan(profile: ResolvedProfile, catalog: Catalog | VllmCatalog, *, active_hou
             "engine": "vLLM" if vllm else "SGLang",
             "engine_version": data["image"]["vllm_version" if vllm else "sglang_version"],
             "strategy": _strategy(profile),
+            "keepalive": data["keepalive"]["mode"],
         },
         "memory": memory,
         "concurrency": concurrency,

@@ -200,7 +200,7 @@ def cost_section(
             schedule_from = f"default {schedule!r}"
         else:
             schedule_from = where(profile, "keepalive", "schedule")
-        cron_source = f"keepalive off: {schedule_from} in {timezone}"
+        cron_source = f"no ping cron (keepalive.mode {keepalive['mode']}): {schedule_from} in {timezone}"
     coverage = keepalive_coverage(schedule, timezone, window, cold_start_s)
     covered = coverage.hours
     from deploygen.plan.deployment import AUTOSCALER_PERIOD_S, keepalive_lead_s
@@ -365,7 +365,7 @@ def cost_section(
         ),
     }
     notes = []
-    if coverage.stretches > coverage.ping_days:
+    if keepalive["mode"] == "ping" and coverage.stretches > coverage.ping_days:
         notes.append(
             f"The keep-alive cron pings less often than scaledown_window ({window} s): the replica scales down "
             f"between pings, so {coverage.stretches:,} pings a month are each a cold start. Ping more often "

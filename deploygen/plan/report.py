@@ -44,21 +44,35 @@ def _rows(section: dict[str, Any], indent: str = "  ") -> list[tuple[str, str, s
     return rows
 
 
+# The cost model's keep-alive inputs: shown only for a profile that has a keep-alive.
+KEEPALIVE_INPUTS = ("keepalive_covered_hours", "keepalive_cold_starts", "autoscaler_lead_s", "autoscaler_covered_hours")
+# The strategies as the table and the chart name them.
+STRATEGY_NAMES = {"scale_to_zero": "scale to zero", "business_hours": "business hours", "always_on": "always-on"}
+
+
 def render_table(report: dict[str, Any]) -> str:
     deployment = report["deployment"]
     cost = report["cost"]
+    keepalive = deployment["keepalive"] != "off"
+    model = {k: v for k, v in cost["model"].items() if keepalive or k not in KEEPALIVE_INPUTS}
+
+    def heading(strategy: str, title: str) -> list[tuple[str, str, str]]:
+        mark = " (this profile)" if deployment["strategy"] == strategy else ""
+        return [(f"  {title}{mark}", "", "")]
+
+    business = "Business-hours keep-alive" if keepalive else "Business-hours keep-alive (hypothetical: no keep-alive)"
     sections = [
         ("Memory per GPU", _rows(report["memory"])),
         ("Concurrency", _rows(report["concurrency"])),
         (
             "Monthly GPU cost",
             _rows({k: v for k, v in cost.items() if "value" in v})
-            + _rows(cost["model"])
-            + [("  Scale-to-zero", "", "")]
+            + _rows(model)
+            + heading("scale_to_zero", "Scale-to-zero")
             + _rows(cost["scale_to_zero"], "    ")
-            + [("  Business-hours keep-alive", "", "")]
+            + heading("business_hours", business)
             + _rows(cost["business_hours"], "    ")
-            + [("  Always-on", "", "")]
+            + heading("always_on", "Always-on")
             + _rows(cost["always_on"], "    ")
             + [("  Break-even active hours", "", "")]
             + _rows(cost["break_even"], "    "),
@@ -145,17 +159,25 @@ def chart_bytes(report: dict[str, Any], fmt: str) -> bytes:
 
     model = CostModel.from_plan(report)
     hours = [h / 10 for h in range(241)]
-    curves = {
-        "scale-to-zero": [model.scale_to_zero(h) for h in hours],
-        "business hours, ping keep-alive": [model.business_hours(h) for h in hours],
-        "business hours, autoscaler keep-alive": [model.autoscaler().business_hours(h) for h in hours],
-        "always-on": [model.always_on(h) for h in hours],
+    formulas = {
+        "scale-to-zero": model.scale_to_zero,
+        "business hours, ping keep-alive": model.business_hours,
+        "business hours, autoscaler keep-alive": model.autoscaler().business_hours,
+        "always-on": model.always_on,
     }
+    curves = {name: [formula(h) for h in hours] for name, formula in formulas.items()}
+    deployment = report["deployment"]
+    own = {
+        "scale_to_zero": "scale-to-zero",
+        "business_hours": f"business hours, {deployment['keepalive']} keep-alive",
+        "always_on": "always-on",
+    }[deployment["strategy"]]
     with matplotlib.rc_context({"svg.hashsalt": "deploygen", "svg.fonttype": "path"}):
         figure = Figure(figsize=(9, 5.5), dpi=100)
         axes = figure.subplots()
         for name, costs in curves.items():
-            axes.plot(hours, costs, label=name, linewidth=2)
+            mine = name == own
+            axes.plot(hours, costs, label=f"{name} (this profile)" if mine else name, linewidth=3.5 if mine else 1.5)
         # Label the keep-alive crossing above its point and the always-on one below its flat line.
         for label, even, offset in (
             ("= business hours", model.break_even_business_hours(), (-10, 14)),
@@ -176,6 +198,17 @@ def chart_bytes(report: dict[str, Any], fmt: str) -> bytes:
                 fontsize=8,
             )
         active = report["cost"]["active_hours_per_day"]["value"]
+        # The profile's own strategy, marked on its curve at the planned active hours.
+        own_cost = formulas[own](active)
+        axes.plot([active], [own_cost], marker="D", color="black", zorder=6)
+        axes.annotate(
+            f"this profile: {STRATEGY_NAMES[deployment['strategy']]}",
+            (active, own_cost),
+            xytext=(6, 6),
+            textcoords="offset points",
+            fontsize=9,
+            fontweight="bold",
+        )
         axes.axvline(active, color="grey", linestyle=":", linewidth=1)
         axes.annotate(f"plan: {active:g} h/day", (active, 0), xytext=(3, 3), textcoords="offset points", fontsize=8)
         rate = report["cost"]["model"]["replica_usd_per_hour"]["value"]
