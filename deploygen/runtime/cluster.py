@@ -9,7 +9,6 @@ errors. `--local --nodes N` runs the same code as N processes on this machine.
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -21,7 +20,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from deploygen.runtime.cluster_link import ClusterError, ClusterLink, RankEnd, host_port
-from deploygen.runtime.engine import Engine, EngineError, Readiness, Shutdown, log, set_log_prefix, signal_group
+from deploygen.runtime.engine import (
+    Engine,
+    EngineError,
+    Readiness,
+    Shutdown,
+    exit_now,
+    log,
+    set_log_prefix,
+    signal_group,
+)
 from deploygen.runtime.weights import check_weights
 
 # Lines of a dead engine's log that travel to the other ranks' logs.
@@ -40,12 +48,6 @@ def cluster_args(rank: int, addresses: list[str], rendezvous_port: int) -> list[
         "--node-rank", str(rank),
         "--dist-init-addr", host_port(addresses[0], rendezvous_port),
     ]  # fmt: skip
-
-
-def exit_rank(code: int) -> None:
-    """End this rank's process at once: Modal keeps a server container up until SIGTERM otherwise."""
-    sys.stdout.flush()
-    os._exit(code)
 
 
 class ClusterNode:
@@ -149,7 +151,7 @@ class ClusterNode:
         if self.link.ended.wait(PEER_WORD_WAIT if code == -signal.SIGABRT else 0.1):
             return
         self.link.leave("died", code=code, detail="SGLang exited", tail=list(self.engine.log_tail)[-TAIL_LINES:])
-        exit_rank(1)
+        exit_now(1)
 
     def _peer_ended(self, end: RankEnd) -> None:
         if end.graceful:
@@ -161,7 +163,7 @@ class ClusterNode:
             # This engine cannot serve without its peers: their NCCL collectives would only hang.
             self.engine.stop(self.readiness.shutdown_grace if end.graceful else 0)
         if self.serving and not self.stopping:
-            exit_rank(0 if end.graceful else 1)
+            exit_now(0 if end.graceful else 1)
 
     def cancel(self) -> None:
         """Give up a start in progress (SIGTERM while starting)."""

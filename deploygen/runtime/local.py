@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import os
 import signal
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -71,10 +69,3 @@ def run_local(start: Callable[[Shutdown], Engine], model_path: str, port: int, g
     log("[local] stopping")
     engine.stop(grace)
     return 0
-
-
-def exit_now(code: int) -> None:
-    """End `deploy.py --local` at once: SGLang is stopped and nothing else needs a cleanup, while the
-    interpreter's teardown after importing modal would take about half a second of the stop's budget."""
-    sys.stdout.flush()
-    os._exit(code)
