@@ -90,7 +90,7 @@ bench-lifecycle: $(VENV)/.installed ## this lifecycle vs the guide's, against th
 bench-multinode: $(VENV)/.installed ## fault timings of --local --nodes 2 against the stand-in engine
 	$(PY) benchmarks/bench_multinode.py
 
-smoke: $(VENV)/.installed ## $(PROFILE)'s warmup requests against URL=... (API_KEY=...)
+smoke: $(VENV)/.installed ## $(PROFILE)'s warmup requests against URL=... (API_KEY=..., MODAL_PROXY_KEY/_SECRET=...)
 	$(GEN) smoke $(URL) --profile $(PROFILE)
 
 bench: $(VENV)/.installed ## load test URL=... (CONCURRENCY=, REQUESTS=)

@@ -314,18 +314,20 @@ def cmd_triage(args: argparse.Namespace) -> int:
 def cmd_smoke(args: argparse.Namespace) -> int:
     import os
 
-    from deploygen.operate.smoke import PLAIN_REQUESTS, smoke, summary_line
+    from deploygen.operate.smoke import PLAIN_REQUESTS, proxy_headers, smoke, summary_line
     from deploygen.pipeline import check_deployable
 
-    requests, expected_model = PLAIN_REQUESTS, None
+    requests, expected_model, profile = PLAIN_REQUESTS, None, None
     if args.profile:
         # The profile first: a wrong name or an invalid profile fails before any request is sent.
         checked = check_deployable(args.profile)
-        requests, expected_model = checked.deployment.warmup or PLAIN_REQUESTS, checked.profile.data["model"]["name"]
-    else:
+        profile = checked.profile
+        requests, expected_model = checked.deployment.warmup or PLAIN_REQUESTS, profile.data["model"]["name"]
+    headers = proxy_headers(profile)
+    if not args.profile:
         print("no --profile: plain generation only (pass --profile to send the profile's warmup requests)")
     api_key = args.api_key if args.api_key is not None else os.environ.get("API_KEY", "")
-    results = smoke(args.url, api_key, args.model, args.timeout, requests, expected_model)
+    results = smoke(args.url, api_key, args.model, args.timeout, requests, expected_model, headers)
     print(summary_line(results))
     return 0 if all(r.passed for r in results) else 1
 
@@ -335,10 +337,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     import os
 
     from deploygen.operate.loadtest import bench, format_report, result_targets
+    from deploygen.operate.smoke import proxy_headers
     from deploygen.pipeline import check
 
     # The profile first: a wrong name or an invalid profile fails before any load is sent.
     checked = check(args.profile) if args.profile else None
+    headers = proxy_headers(checked.profile if checked else None)
     targets = checked.profile.get("targets", default={}) if checked else {}
     served = (args.profile, checked.profile.data["model"]["name"]) if checked else None
     api_key = args.api_key if args.api_key is not None else os.environ.get("API_KEY", "")
@@ -351,6 +355,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         max_tokens=args.max_tokens,
         time_limit=args.time_limit,
         profile=served,
+        headers=headers,
     )
     checks = result_targets(result, targets or {})
     if args.json:
@@ -578,7 +583,9 @@ COMMANDS: tuple[Command, ...] = (
         "one request per path (chat, no-thinking, long-context, tool-call) against a deployment",
         _smoke_args,
         cmd_smoke,
-        "Exit status 0 only when every path passes.",
+        "Exit status 0 only when every path passes. Behind Modal's proxy auth (the profile's "
+        "server.unauthenticated: false), the Modal-Key/Modal-Secret headers come from $MODAL_PROXY_KEY and "
+        "$MODAL_PROXY_SECRET.",
         shows_profile_text=False,
     ),
     Command(
@@ -586,7 +593,9 @@ COMMANDS: tuple[Command, ...] = (
         "load-test a deployment with streamed chat completions",
         _bench_args,
         cmd_bench,
-        "Exit status 0 only when no request failed and every target of --profile passed.",
+        "Exit status 0 only when no request failed and every target of --profile passed. Behind Modal's proxy "
+        "auth (the profile's server.unauthenticated: false), the Modal-Key/Modal-Secret headers come from "
+        "$MODAL_PROXY_KEY and $MODAL_PROXY_SECRET.",
         shows_profile_text=False,
     ),
 )

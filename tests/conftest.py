@@ -55,13 +55,21 @@ def standin(tmp_path_factory):
     """Start the stand-in SGLang as a real process on a free port of 127.0.0.1 and wait until it is healthy.
 
     standin(env={"STANDIN_FAULT": "fail-requests"}, api_key="KEY") -> server with .url, .api_key, .model, .log()
+    standin(proxy_auth=("wk-...", "ws-...")): behind Modal's proxy auth with that token (STANDIN_MODAL_PROXY_AUTH).
     One server per configuration and test module (tests only read from it); all stopped after the module.
     """
     logs = tmp_path_factory.mktemp("standin")
     servers: dict[tuple, SimpleNamespace] = {}
 
-    def start(env: dict | None = None, api_key: str = "standin-test-key", model: str = "glm-5.1"):
-        key = (tuple(sorted((env or {}).items())), api_key, model)
+    def start(
+        env: dict | None = None,
+        api_key: str = "standin-test-key",
+        model: str = "glm-5.1",
+        proxy_auth: tuple[str, str] | None = None,
+    ):
+        env = {**(env or {}), **({"STANDIN_MODAL_PROXY_AUTH": ":".join(proxy_auth)} if proxy_auth else {})}
+        proxy_headers = {"Modal-Key": proxy_auth[0], "Modal-Secret": proxy_auth[1]} if proxy_auth else {}
+        key = (tuple(sorted(env.items())), api_key, model)
         if key in servers:
             return servers[key]
         with socket.socket() as sock:
@@ -92,7 +100,7 @@ def standin(tmp_path_factory):
                     "--enable-metrics",
                     *(["--api-key", api_key] if api_key else []),
                 ],
-                env={**base_env, "PYTHONPATH": str(STANDIN_DIR), **fast, **(env or {})},
+                env={**base_env, "PYTHONPATH": str(STANDIN_DIR), **fast, **env},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -104,7 +112,7 @@ def standin(tmp_path_factory):
         deadline = time.monotonic() + 10
         while True:
             try:
-                if httpx.get(f"{server.url}/health", timeout=1).status_code == 200:
+                if httpx.get(f"{server.url}/health", headers=proxy_headers, timeout=1).status_code == 200:
                     return server
             except httpx.TransportError:
                 pass

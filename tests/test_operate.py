@@ -14,15 +14,25 @@ from deploygen.operate import loadtest, smoke
 from deploygen.pipeline import check
 
 KEY = "sk-standin-secret-4242"
+# A proxy auth token (Modal-Key, Modal-Secret): b200-prod serves behind Modal's proxy auth, so the stand-in
+# that plays its deployment answers 401 as Modal's proxy does without this pair.
+PROXY = ("wk-standinProxyKey4242", "ws-standinProxySecret4242")
 ALL_PATHS = "chat, no-thinking, long-context, tool-call"
 CUDA_500 = "HTTP 500: Internal server error: CUDA error: an illegal memory access was encountered"
 
 
+@pytest.fixture(autouse=True)
+def proxy_token(monkeypatch):
+    """The proxy auth token in the environment, where smoke and bench read it."""
+    monkeypatch.setenv("MODAL_PROXY_KEY", PROXY[0])
+    monkeypatch.setenv("MODAL_PROXY_SECRET", PROXY[1])
+
+
 def run(argv: list[str], capsys) -> tuple[int, str]:
-    """Run a command as the CLI does; return its exit code and stdout, checking that no key leaked."""
+    """Run a command as the CLI does; return its exit code and stdout, checking that no key or token leaked."""
     code = main(argv)
     out, err = capsys.readouterr()
-    assert KEY not in out and KEY not in err
+    assert not any(secret in out or secret in err for secret in (KEY, *PROXY))
     return code, out
 
 
@@ -41,7 +51,7 @@ def profile_requests(name: str = PROFILE) -> tuple[dict, ...]:
 
 
 def test_smoke_passes_every_path_and_takes_the_model_from_v1_models(standin, capsys):
-    server = standin(api_key=KEY)
+    server = standin(api_key=KEY, proxy_auth=PROXY)
     code, out = run(["smoke", server.url, "--api-key", KEY, "--profile", PROFILE], capsys)
     assert code == 0
     assert out.splitlines()[0] == "model glm-5.1 (first of /v1/models)"
@@ -63,7 +73,7 @@ def test_smoke_reads_the_api_key_from_the_environment(standin, capsys, monkeypat
 
 
 def test_smoke_fails_every_path_with_the_http_500_reason(standin, capsys):
-    server = standin(env={"STANDIN_FAULT": "fail-requests"}, api_key=KEY)
+    server = standin(env={"STANDIN_FAULT": "fail-requests"}, api_key=KEY, proxy_auth=PROXY)
     code, out = run(["smoke", server.url, "--api-key", KEY, "--profile", PROFILE], capsys)
     assert code == 1
     assert [line.split(maxsplit=3)[:2] + [line.split(maxsplit=3)[3]] for line in path_lines(out)] == [
@@ -107,7 +117,7 @@ def test_smoke_without_a_profile_checks_plain_generation_and_says_so(standin, ca
 
 
 def test_smoke_refuses_to_judge_a_deployment_that_serves_another_model(standin, capsys):
-    server = standin(api_key=KEY, model="qwen3-8b")
+    server = standin(api_key=KEY, model="qwen3-8b", proxy_auth=PROXY)
     code, out = run(["smoke", server.url, "--api-key", KEY, "--profile", PROFILE], capsys)
     assert code == 1
     assert path_lines(out)[0] == (
@@ -169,7 +179,7 @@ def test_bench_reports_consistent_percentiles_and_throughput(standin):
 
 
 def test_bench_prints_json_and_passes_the_targets_of_a_profile(standin, capsys):
-    server = standin(api_key=KEY)
+    server = standin(api_key=KEY, proxy_auth=PROXY)
     argv = ["bench", server.url, "--api-key", KEY, "--concurrency", "4", "--requests", "12", "--profile", "b200-prod"]
     code, out = run([*argv, "--json"], capsys)
     report = json.loads(out)
@@ -192,7 +202,7 @@ def test_bench_prints_json_and_passes_the_targets_of_a_profile(standin, capsys):
 
 
 def test_bench_fails_when_the_server_misses_a_profile_target(standin, capsys, tmp_path):
-    server = standin(api_key=KEY, env={"STANDIN_REQUEST_DELAY": "0.05"})
+    server = standin(api_key=KEY, env={"STANDIN_REQUEST_DELAY": "0.05"}, proxy_auth=PROXY)
     strict = tmp_path / "strict.yaml"
     strict.write_text("schema_version: 1\nextends: b200-prod\ntargets:\n  ttft_ms: 20\n")
     code, out = run(["bench", server.url, "--api-key", KEY, "--requests", "4", "--profile", str(strict)], capsys)
@@ -233,7 +243,7 @@ def test_bench_rejects_an_unknown_profile_before_sending_anything(capsys):
 
 
 def test_bench_refuses_the_targets_of_a_profile_that_serves_another_model(standin, capsys):
-    server = standin(api_key=KEY, model="qwen3-8b")
+    server = standin(api_key=KEY, model="qwen3-8b", proxy_auth=PROXY)
     assert main(["bench", server.url, "--api-key", KEY, "--requests", "2", "--profile", PROFILE]) == 1
     out, err = capsys.readouterr()
     assert out == ""
@@ -266,3 +276,81 @@ def test_percentiles_interpolate_between_ranks_and_tpot_excludes_the_first_token
     assert loadtest.percentile([], 50) is None
     assert loadtest.Sample(ttft=0.1, e2e=0.5, output_tokens=5, itls=()).tpot == pytest.approx(0.1)
     assert loadtest.Sample(ttft=0.1, e2e=0.1, output_tokens=1, itls=()).tpot is None
+
+
+# --- Modal's proxy auth ----------------------------------------------------------------------------------
+
+
+def test_the_stand_in_answers_as_modal_s_proxy_without_the_token(standin):
+    import httpx
+
+    server = standin(api_key=KEY, proxy_auth=PROXY)
+    for headers, text in (
+        ({}, "missing credentials"),
+        ({"Modal-Key": PROXY[0], "Modal-Secret": "ws-other"}, "invalid credentials"),
+    ):
+        answer = httpx.get(f"{server.url}/health", headers=headers)
+        assert (answer.status_code, answer.headers["content-type"]) == (401, "text/plain; charset=utf-8")
+        assert answer.text == f"modal-http: {text} for proxy authorization"
+    token = {"Modal-Key": PROXY[0], "Modal-Secret": PROXY[1]}
+    assert httpx.get(f"{server.url}/health", headers=token).status_code == 200
+
+
+def test_smoke_and_bench_send_the_proxy_token_of_the_environment_with_every_request(standin, capsys):
+    server = standin(api_key=KEY, proxy_auth=PROXY)
+    code, out = run(["smoke", server.url, "--api-key", KEY, "--profile", PROFILE], capsys)
+    assert (code, out.splitlines()[-1]) == (0, "all 4 paths passed")
+    code, out = run(["bench", server.url, "--api-key", KEY, "--requests", "4", "--profile", PROFILE], capsys)
+    assert code == 0 and "completed 4 of 4 requests" in out
+
+
+@pytest.mark.parametrize("command", ["smoke", "bench"])
+@pytest.mark.parametrize("unset", [("MODAL_PROXY_KEY",), ("MODAL_PROXY_KEY", "MODAL_PROXY_SECRET")])
+def test_a_profile_behind_proxy_auth_without_the_token_is_one_clear_error(command, unset, capsys, monkeypatch):
+    for name in unset:
+        monkeypatch.delenv(name)
+    missing = " and ".join(unset)
+    where = check(PROFILE).profile.origin(("server", "unauthenticated"))
+    # Nothing listens at this URL: the error comes before any request.
+    assert main([command, "http://127.0.0.1:9", "--api-key", KEY, "--profile", PROFILE]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == (
+        f"{where}: error: server.unauthenticated: profile b200-prod serves behind Modal's "
+        f"proxy auth (false), and {missing} {'is' if len(unset) == 1 else 'are'} not set\n"
+        "    hint: create a proxy auth token of the app's workspace (https://modal.com/docs/guide/webhook-proxy-auth) "
+        "and export MODAL_PROXY_KEY=wk-... MODAL_PROXY_SECRET=ws-...\n"
+    )
+    assert PROXY[1] not in err
+
+
+def test_a_wrong_proxy_token_is_the_401_of_modal_s_proxy_explained_and_never_printed(standin, capsys, monkeypatch):
+    server = standin(api_key=KEY, proxy_auth=PROXY)
+    wrong = ("ak-accountTokenId12345678", "as-accountTokenSecret12345678")
+    monkeypatch.setenv("MODAL_PROXY_KEY", wrong[0])
+    monkeypatch.setenv("MODAL_PROXY_SECRET", wrong[1])
+    explained = (
+        "HTTP 401: modal-http: invalid credentials for proxy authorization (Modal's proxy auth refused the token in "
+        "MODAL_PROXY_KEY/MODAL_PROXY_SECRET: use a proxy auth token (wk-.../ws-...) of the app's workspace, not a "
+        "Modal API token (ak-.../as-...), and not a deleted one)"
+    )
+    code, out = run(["smoke", server.url, "--api-key", KEY, "--profile", PROFILE], capsys)
+    assert code == 1 and not any(value in out for value in wrong)
+    assert path_lines(out)[0] == f"FAIL chat - not sent: GET /v1/models: {explained}"
+
+    assert main(["bench", server.url, "--api-key", KEY, "--requests", "2", "--profile", PROFILE]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err == f"error: {server.url}: GET /v1/models: {explained}\n"
+    assert not any(value in err for value in wrong)
+
+
+def test_smoke_without_a_profile_or_a_token_explains_the_401_of_modal_s_proxy(standin, capsys, monkeypatch):
+    server = standin(api_key=KEY, proxy_auth=PROXY)
+    monkeypatch.delenv("MODAL_PROXY_KEY")
+    code, out = run(["smoke", server.url, "--api-key", KEY, "--model", "glm-5.1"], capsys)
+    assert code == 1
+    assert [line.split(maxsplit=3)[3] for line in path_lines(out)] == [
+        "HTTP 401: modal-http: missing credentials for proxy authorization (Modal's proxy auth: no "
+        "Modal-Key/Modal-Secret headers were sent; create a proxy auth token of the app's workspace "
+        "(https://modal.com/docs/guide/webhook-proxy-auth) and export MODAL_PROXY_KEY=wk-... MODAL_PROXY_SECRET=ws-...)"
+    ]

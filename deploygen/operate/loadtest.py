@@ -155,7 +155,9 @@ def result_targets(result: BenchResult, targets: dict) -> list[TargetCheck]:
 # --- the load ------------------------------------------------------------------------------------------
 
 
-def _one_request(client, model: str, body: dict, deadline: float, result: BenchResult, lock, api_key: str) -> None:
+def _one_request(
+    client, model: str, body: dict, deadline: float, result: BenchResult, lock, api_key: str, headers: dict[str, str]
+) -> None:
     started = time.monotonic()
     remaining = deadline - started
     if remaining <= 0:
@@ -181,7 +183,7 @@ def _one_request(client, model: str, body: dict, deadline: float, result: BenchR
     except (openai.OpenAIError, ValueError) as exc:
         kind = f"HTTP {exc.status_code}" if isinstance(exc, openai.APIStatusError) else _error_kind(exc)
         with lock:
-            result.record_error(kind, error_reason(exc, api_key, remaining))
+            result.record_error(kind, error_reason(exc, api_key, remaining, headers))
         return
     ended = time.monotonic()
     with lock:
@@ -213,17 +215,20 @@ def bench(
     prompt: str = DEFAULT_PROMPT,
     time_limit: float = BENCH_TIME_LIMIT_S,
     profile: tuple[str, str] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> BenchResult:
     """Send `requests` streamed chat completions, `concurrency` at a time, for at most `time_limit` seconds.
 
     profile: (name, served model name) of the profile whose targets the result is held to; a deployment
-    serving another model is refused before any load is sent."""
-    client = openai_client(url, api_key, time_limit)
+    serving another model is refused before any load is sent. headers: Modal's proxy auth headers
+    (smoke.proxy_headers), sent with every request."""
+    headers = headers or {}
+    client = openai_client(url, api_key, time_limit, headers)
     if not model:
         try:
             model = first_model(client)
         except (openai.OpenAIError, ValueError) as exc:
-            raise UserError(f"{url}: GET /v1/models: {error_reason(exc, api_key, time_limit)}") from None
+            raise UserError(f"{url}: GET /v1/models: {error_reason(exc, api_key, time_limit, headers)}") from None
     if profile is not None and model != profile[1]:
         raise UserError(
             f"{url} serves {model!r}, but profile {profile[0]} serves {profile[1]!r}: its targets do not apply "
@@ -246,7 +251,7 @@ def bench(
     ):
 
         def run_one(_: int) -> None:
-            _one_request(client, model, body, deadline, result, lock, api_key)
+            _one_request(client, model, body, deadline, result, lock, api_key, headers)
             progress.update(1)
             if result.errors:
                 progress.set_postfix(errors=sum(result.errors.values()), refresh=False)

@@ -34,6 +34,9 @@ stand-in accepts and rejects (exit 2) exactly what that SGLang does. Environment
     STANDIN_PEER_LOSS_SECONDS multi-node: from a peer rank's death to this rank's NCCL abort; inf:
                               never (the collective hangs)                                           0
     STANDIN_COMPILE_SECONDS   compile_deep_gemm's "compilation" time                                 0.2
+    STANDIN_MODAL_PROXY_AUTH  KEY:SECRET: Modal's proxy auth in front of every route of rank 0's
+                              server (as smoke and bench see it through Modal): 401 text/plain
+                              without the Modal-Key and Modal-Secret headers, or with others         unset
     SGLANG_DG_CACHE_DIR       (SGLang's own) where compile_deep_gemm writes standin-kernels.bin      ~/.cache/deep_gemm
 
 Like SGLang, the main process never reaps the TP workers it stops: they stay zombies until it exits, then orphans.

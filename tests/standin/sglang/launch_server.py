@@ -369,6 +369,21 @@ def dumps(obj: object) -> str:
     return json.dumps(obj, separators=(",", ":"))
 
 
+def modal_proxy_refusal(headers) -> str | None:
+    """What Modal's proxy answers (401, text/plain) before a request reaches a container behind proxy auth,
+    with STANDIN_MODAL_PROXY_AUTH=KEY:SECRET; None when the request passes. Its texts: "missing credentials"
+    (https://modal.com/docs/guide/webhook-proxy-auth), "invalid credentials" for a token it does not know."""
+    expected = os.environ.get("STANDIN_MODAL_PROXY_AUTH", "")
+    if not expected:
+        return None
+    key, secret = headers.get("Modal-Key"), headers.get("Modal-Secret")
+    if not key or not secret:
+        return "modal-http: missing credentials for proxy authorization"
+    if f"{key}:{secret}" != expected:
+        return "modal-http: invalid credentials for proxy authorization"
+    return None
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "uvicorn"
@@ -390,6 +405,9 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw_body = self.rfile.read(length) if length else b""
         path = urlsplit(self.path).path
+        refused = modal_proxy_refusal(self.headers)
+        if refused:
+            return self.send_bytes(401, refused.encode(), "text/plain; charset=utf-8")
         api_key = self.engine.args.get("api_key")
         # SGLang's auth middleware: everything but /health* and /metrics* needs the key.
         if (
