@@ -331,8 +331,8 @@ def test_a_wrong_proxy_token_is_the_401_of_modal_s_proxy_explained_and_never_pri
     monkeypatch.setenv("MODAL_PROXY_SECRET", wrong[1])
     explained = (
         "HTTP 401: modal-http: invalid credentials for proxy authorization (Modal's proxy auth refused the token in "
-        "MODAL_PROXY_KEY/MODAL_PROXY_SECRET: use a proxy auth token (wk-.../ws-...) of the app's workspace, not a "
-        "Modal API token (ak-.../as-...), and not a deleted one)"
+        "MODAL_PROXY_KEY/MODAL_PROXY_SECRET: use a proxy auth token (wk-.../ws-...) of the app's workspace (allowed "
+        "in its environment, if scoped), not a Modal API token (ak-.../as-...))"
     )
     code, out = run(["smoke", server.url, "--api-key", KEY, "--profile", PROFILE], capsys)
     assert code == 1 and not any(value in out for value in wrong)

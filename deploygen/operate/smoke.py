@@ -74,7 +74,8 @@ PROXY_REFUSALS = {
     ),
     "modal-http: invalid credentials for proxy authorization": (
         f"Modal's proxy auth refused the token in {PROXY_KEY_ENV}/{PROXY_SECRET_ENV}: use a proxy auth token "
-        "(wk-.../ws-...) of the app's workspace, not a Modal API token (ak-.../as-...), and not a deleted one"
+        "(wk-.../ws-...) of the app's workspace (allowed in its environment, if scoped), not a Modal API token "
+        "(ak-.../as-...)"
     ),
 }
 
