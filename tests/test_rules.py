@@ -8,7 +8,7 @@ from conftest import ROOT, child, run_cli
 from deploygen.errors import UserError
 from deploygen.load import load_profile
 from deploygen.pipeline import check
-from deploygen.validate.rules import RULES, compile_cache_per_arch, rule_problems
+from deploygen.validate.rules import RULES, rule_problems
 from deploygen.validate.schema import apply_defaults, schema_problems
 
 # Messages show shipped profiles relative to the working directory, as for a user in the checkout.
@@ -520,34 +520,6 @@ def test_a_digest_pinned_image_of_the_right_version_passes(tmp_path):
     assert findings(child(tmp_path, f"image:\n  sglang_image: {image}\n"), "image-pinned") == []
 
 
-@covers("compile-cache-per-arch")
-def test_an_h200_profile_on_the_b200_compile_cache_is_an_error(tmp_path):
-    profile = child(tmp_path, "volumes:\n  compile_cache:\n    name: glm51-deepgemm-cache\n", parent="h200")
-    expected = (
-        f"{profile}:5:5: error[compile-cache-per-arch]: volumes.compile_cache.name: compile cache "
-        "'glm51-deepgemm-cache' is also used by profile 'b200-prod' on B200 (sm100); kernels are per architecture\n"
-        "    hint: name a cache volume for sm90, e.g. glm51-deepgemm-cache-sm90"
-    )
-    assert expected in findings(profile, "compile-cache-per-arch")
-
-
-def test_the_compile_cache_rule_compares_with_the_profiles_it_is_given(tmp_path):
-    sibling = child(tmp_path, "", parent="b200-prod", name="sibling")
-    profile = apply_defaults(load_profile(str(child(tmp_path, "", parent="h200"))))
-    assert list(compile_cache_per_arch(profile, others=[str(sibling)])) == []
-    same_cache = child(tmp_path, "volumes:\n  compile_cache:\n    name: glm51-deepgemm-cache-h200\n", name="sibling")
-    [finding] = compile_cache_per_arch(profile, others=[str(same_cache)])
-    assert finding.message == (
-        "compile cache 'glm51-deepgemm-cache-h200' is also used by profile 'sibling' on B200 (sm100); "
-        "kernels are per architecture"
-    )
-    assert finding.blame == ("volumes", "compile_cache", "name")
-
-
-def test_profiles_of_one_architecture_may_share_a_compile_cache():
-    assert findings(ROOT / "profiles" / "b200-always-on.yaml", "compile-cache-per-arch") == []
-
-
 @covers("inline-secret")
 @pytest.mark.parametrize(
     ("body", "expected"),
@@ -708,10 +680,12 @@ def test_a_version_without_multi_node_flags_cannot_run_a_cluster(tmp_path, monke
 def test_every_rule_has_a_test_that_triggers_it():
     from test_flag_check import COVERED as FLAG_CHECK_COVERED  # image.flag_check's rules are tested there
     from test_rule_scopes import COVERED as SCOPES_COVERED
+    from test_rule_truths import COVERED as TRUTHS_COVERED
     from test_vllm_rules import COVERED as VLLM_COVERED  # the vLLM rules are tested there
 
     WARMUP_COVERED = ["warmup"]  # tests/test_warmup.py triggers each of its findings
     covered = set(COVERED) | set(VLLM_COVERED) | set(WARMUP_COVERED) | set(FLAG_CHECK_COVERED) | set(SCOPES_COVERED)
+    covered |= set(TRUTHS_COVERED)
     assert sorted(covered) == sorted(rule.code for rule in RULES)
 
 

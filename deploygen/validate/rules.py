@@ -6,17 +6,15 @@ its source. A rule's check returns findings; the table turns them into located p
 
 from __future__ import annotations
 
-import functools
 import re
 import zoneinfo
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from deploygen.errors import Problem, Severity, UserError
+from deploygen.errors import Problem, Severity
 from deploygen.facts import VOLUME_READ_GB_PER_S, cluster_facts, gpu_facts
-from deploygen.load import ResolvedProfile, available_profiles, load_profile, profile_path
+from deploygen.load import ResolvedProfile
 from deploygen.memory import memory_per_gpu
 from deploygen.runtime.engine import DRAIN_SECONDS, KILL_WAIT_SECONDS
 from deploygen.secrets import looks_secret, secret_name
@@ -884,6 +882,9 @@ IMAGE_REFERENCE = re.compile(
     r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@[A-Za-z0-9:]+)?"
 )
 
+# A release named in a tag: v0.5.10.post1-cu130, v0.33.0.
+RELEASE_IN_TAG = re.compile(r"v(\d+\.\d+\.\d+(?:\.post\d+)?)(?:-|$)")
+
 
 IMAGES = {
     # engine: (image field, version field, example of a pinned image)
@@ -925,16 +926,14 @@ def image_pinned(profile: ResolvedProfile) -> Iterator[Finding]:
     if engine == "sglang":
         yield from _sglang_release(profile, image, tag)
         return
-    # With a digest too: a tag that names another version says the digest is not the one meant.
-    if tag and not re.match(rf"v{re.escape(version)}(-|$)", tag):
+    # A digest pins the image whatever its tag says: then only a tag that names another release says the digest
+    # is not the one meant, and a tag that names none (`latest@sha256:...`) leaves the version to vllm_version.
+    if tag and not re.match(rf"v{re.escape(version)}(-|$)", tag) and (not digest or RELEASE_IN_TAG.match(tag)):
         yield Finding(
             f"image tag {tag!r} does not match {version_field} {version}",
             ("image", version_field),
             f"use the v{version} image or set {version_field} to the image's version",
         )
-
-
-RELEASE_IN_TAG = re.compile(r"v(\d+\.\d+\.\d+(?:\.post\d+)?)(?:-|$)")
 
 
 def _sglang_release(profile: ResolvedProfile, image: str, tag: str) -> Iterator[Finding]:
@@ -986,43 +985,6 @@ def flag_check_off(profile: ResolvedProfile) -> Iterator[Finding]:
             ("image", "flag_check"),
             "set image.flag_check: parser-matches with the release whose parser the image has",
         )
-
-
-@functools.lru_cache(maxsize=512)
-def _compile_cache_user(other: str, version: tuple[int, int]) -> tuple[Path, str, str, str] | None:
-    """(path, name, cache volume, GPU type) of a deployable profile; cached, since every profile asks."""
-    try:
-        theirs = load_profile(other)
-    except Exception:  # noqa: BLE001 - a broken sibling is reported when it is validated itself
-        return None
-    if theirs.abstract:
-        return None
-    return theirs.path, theirs.name, theirs.get("volumes", "compile_cache", "name"), theirs.get("gpu", "type")
-
-
-@rule("compile-cache-per-arch", Severity.ERROR, "docs/sources.md#jit-caches: JIT cache keys are per architecture")
-def compile_cache_per_arch(profile: ResolvedProfile, others: Iterable[str] | None = None) -> Iterator[Finding]:
-    """`others`: the profiles (names or paths) that could share the volume; the shipped ones by default."""
-    name = profile.data["volumes"]["compile_cache"]["name"]
-    arch = _arch(profile)
-    for other in available_profiles() if others is None else others:
-        try:
-            stat = profile_path(other).stat()
-        except (UserError, OSError):
-            continue
-        user = _compile_cache_user(other, (stat.st_mtime_ns, stat.st_size))
-        if user is None:
-            continue
-        their_path, their_name, their_cache, their_gpu = user
-        if their_path == profile.path or their_cache != name:
-            continue
-        if their_gpu in gpu_facts() and gpu_facts()[their_gpu]["arch"] != arch:
-            yield Finding(
-                f"compile cache {name!r} is also used by profile {their_name!r} on {their_gpu} "
-                f"({gpu_facts()[their_gpu]['arch']}); kernels are per architecture",
-                ("volumes", "compile_cache", "name"),
-                f"name a cache volume for {arch}, e.g. {name}-{arch}",
-            )
 
 
 DEEPGEMM_ARCHS = ("sm90", "sm100")
