@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import ROOT, child, run_cli
+from conftest import child, run_cli
 from deploygen.errors import UserError
 from deploygen.load import load_profile
 from deploygen.pipeline import check
