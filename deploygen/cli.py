@@ -20,8 +20,9 @@ from deploygen.operate import BENCH_TIME_LIMIT_S, SMOKE_TIMEOUT_S
 # --- render, validate, check ----------------------------------------------------------------------
 
 
-def _render_checked(checked: list, quiet: bool = False) -> list[str]:
-    """Render checked profiles together (one ruff run); rendering shows warnings, `validate` shows notes too."""
+def _render_checked(checked: list, quiet: bool = False, out_dir: Path | None = None) -> list[str]:
+    """Render checked profiles together (one ruff run); rendering shows warnings, `validate` shows notes too.
+    out_dir: where the render goes when not generated/<profile>/ (local files are named relative to it)."""
     from deploygen.render import render_deployments
 
     if not quiet:
@@ -29,7 +30,7 @@ def _render_checked(checked: list, quiet: bool = False) -> list[str]:
             for finding in item.findings:
                 if finding.severity == Severity.WARNING:
                     print(finding, file=sys.stderr)
-    return render_deployments([item.deployment for item in checked])
+    return render_deployments([item.deployment for item in checked], out_dir)
 
 
 def _each_profile(strict: bool) -> list[tuple[str, Any]]:
@@ -81,7 +82,7 @@ def cmd_render(args: argparse.Namespace) -> int:
             f"write `render {shown} --out DIR` (DIR/deploy.py) or `--out -` (standard output)"
         )
     # Render everything first: a bad profile writes nothing, not half of the set.
-    sources = _render_checked(checked)
+    sources = _render_checked(checked, out_dir=Path(".") if args.out == "-" else Path(args.out) if args.out else None)
     if args.out == "-":
         sys.stdout.write(sources[0])
         return 0

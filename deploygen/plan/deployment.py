@@ -12,6 +12,7 @@ from deploygen.load import ResolvedProfile
 from deploygen.load.yaml_source import Path_
 from deploygen.sglang.catalog import Catalog
 from deploygen.validate.derived import derived_tp_size, server_concurrency, vllm_parallel_sizes
+from deploygen.validate.image_steps import LOCAL_KINDS, LocalSource, content_digest, local_source, steps
 from deploygen.validate.warmup import derive_requests
 from deploygen.vllm.catalog import VllmCatalog
 
@@ -30,6 +31,30 @@ class Flag:
 
 
 @dataclass(frozen=True)
+class ImageStep:
+    """One build step of the serving image: Modal's Image method and its arguments, in profile order."""
+
+    method: str
+    values: tuple[str, ...]  # packages or commands; for a local file or folder, its remote path
+    source: Path_  # ("image", "steps", index)
+    local: LocalSource | None = None  # the file or folder of add_local_file / add_local_dir
+    digest: str = ""  # sha256 of its content: an edited file changes the render
+
+
+def plan_image_steps(profile: ResolvedProfile) -> tuple[ImageStep, ...]:
+    planned = []
+    for index, kind, value in steps(profile):
+        source = ("image", "steps", index)
+        if kind in LOCAL_KINDS:
+            local = local_source(profile, index, kind, value["local"])
+            assert isinstance(local, LocalSource), "validated: the file exists inside the project"
+            planned.append(ImageStep(kind, (value["remote"],), source, local, content_digest(local)))
+        else:
+            planned.append(ImageStep(kind, tuple(value), source))
+    return tuple(planned)
+
+
+@dataclass(frozen=True)
 class Deployment:
     profile: ResolvedProfile
     catalog: Catalog | VllmCatalog
@@ -42,6 +67,7 @@ class Deployment:
     # How long before a keep-alive window opens the autoscaler raises min_containers.
     keepalive_lead_s: int
     warmup: tuple[dict, ...] = ()  # the warmup requests, derived from the profile (validate/warmup.py)
+    image_steps: tuple[ImageStep, ...] = ()  # the profile's build steps of the serving image
 
     @property
     def engine(self) -> str:
@@ -107,6 +133,7 @@ def plan_vllm_deployment(profile: ResolvedProfile, catalog: VllmCatalog) -> Depl
         compile_argv=[],
         gpu_arch=gpu_facts()[data["gpu"]["type"]]["arch"],
         warmup=derive_requests(profile),
+        image_steps=plan_image_steps(profile),
         server_concurrency=server_concurrency(profile),
         keepalive_lead_s=keepalive_lead_s(profile),
     )
@@ -142,6 +169,7 @@ def plan_deployment(profile: ResolvedProfile, catalog: Catalog | VllmCatalog) ->
         compile_argv=["python3", "-m", "sglang.compile_deep_gemm", *tokens],
         gpu_arch=gpu_facts()[data["gpu"]["type"]]["arch"],
         warmup=derive_requests(profile),
+        image_steps=plan_image_steps(profile),
         server_concurrency=server_concurrency(profile),
         keepalive_lead_s=keepalive_lead_s(profile),
     )

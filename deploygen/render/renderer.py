@@ -104,9 +104,10 @@ def _run_ruff(ruff: list[str], config: Path, sources: list[str]) -> list[str]:
         return [path.read_text() for path in paths]
 
 
-def render_deployments(deployments: list[Deployment]) -> list[str]:
+def render_deployments(deployments: list[Deployment], out_dir: Path | None = None) -> list[str]:
+    """The rendered files; out_dir: where they will be written, when not generated/<profile>/."""
     template = _environment().get_template("deploy.py.j2")
-    return format_python([template.render(v=build_view(d)) for d in deployments])
+    return format_python([template.render(v=build_view(d, out_dir)) for d in deployments])
 
 
 def render_deployment(deployment: Deployment) -> str:

@@ -9,15 +9,17 @@ literal or its comment.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from deploygen.files import read_bytes
 from deploygen.load.yaml_source import Path_, display_path
 from deploygen.models.facts import model_path
-from deploygen.paths import DATA_DIR, ROOT, SCHEMA_PATH, TEMPLATES_DIR
-from deploygen.plan.deployment import AUTOSCALER_SCHEDULE, Deployment, Flag
+from deploygen.paths import DATA_DIR, GENERATED_DIR, ROOT, SCHEMA_PATH, TEMPLATES_DIR
+from deploygen.plan.deployment import AUTOSCALER_SCHEDULE, Deployment, Flag, ImageStep
 from deploygen.render.literals import py_literal
 from deploygen.render.runtime_source import RUNTIME_DIR, RuntimeModule, import_block, runtime_module
 
@@ -96,6 +98,7 @@ class View:
     stdlib_imports: tuple[str, ...]
     constants: tuple[Line, ...]
     engine_env: tuple[Line, ...]
+    image_steps: tuple[Line, ...]  # the profile's build steps, chained after from_registry(...)
     download_image: tuple[str, str]  # python version, huggingface_hub requirement
     flags: tuple[Line, ...]
     hf_secret: bool
@@ -143,8 +146,9 @@ def seconds(value: Any) -> str:
 
 
 class _Builder:
-    def __init__(self, deployment: Deployment):
+    def __init__(self, deployment: Deployment, out_dir: Path):
         self.deployment = deployment
+        self.out_dir = out_dir
         self.profile = deployment.profile
         self.data = deployment.profile.data
 
@@ -185,6 +189,8 @@ class _Builder:
         early = runtime_module(engine.caches_module)
         # The Modal code itself reads os.environ and exits through sys.exit.
         stdlib = set().union(early.imports, *(module.imports for module in library), {"import os", "import sys"})
+        if any(step.local for step in self.deployment.image_steps):
+            stdlib.add("from pathlib import Path")
         return View(
             engine=engine,
             docstring=py_literal(self.docstring(), block=True),
@@ -193,6 +199,7 @@ class _Builder:
             engine_env=tuple(
                 self.line(f"{py_literal(name)}: {{}},", ("image", "env", name)) for name in data["image"]["env"]
             ),
+            image_steps=tuple(self.image_step(step) for step in self.deployment.image_steps),
             download_image=(
                 py_literal(data["image"]["download_python"]),
                 py_literal(f"huggingface_hub[hf_xet]=={data['image']['huggingface_hub']}"),
@@ -222,6 +229,21 @@ class _Builder:
             early_runtime=early,
             library=library,
         )
+
+    def image_step(self, step: ImageStep) -> Line:
+        """`.method(arguments)` of the serving image, under the profile's comment; a local file or folder
+        is named relative to the rendered file, with the digest of its content above it."""
+        comments = self.comments(step.source) or self.comments((*step.source, step.method))
+        if step.local is None:
+            arguments = [py_literal(value) for value in step.values]
+            if step.method == "uv_pip_install":
+                arguments.append("uv_version=UV_VERSION")
+            return Line(f".{step.method}({', '.join(arguments)})", comments)
+        relative = Path(os.path.relpath(step.local.path, self.out_dir)).as_posix()
+        shown = step.local.path.relative_to(step.local.root).as_posix()
+        digest = comment_block([f"sha256 of {shown}{'/ (its files)' if step.local.is_dir else ''}: {step.digest}"])
+        local = f"Path(__file__).parent / {py_literal(relative)}"
+        return Line(f".{step.method}({local}, {py_literal(step.values[0])}, copy=True)", comments + digest)
 
     def compile_off_comments(self, compile_on: bool) -> tuple[str, ...]:
         if compile_on:
@@ -290,6 +312,11 @@ class _Builder:
             self.constant("PORT", ("server", "port")),
             self.constant(f"{engine.upper()}_VERSION", ("image", f"{engine}_version")),
             self.constant(f"{engine.upper()}_IMAGE", ("image", f"{engine}_image")),
+            *(
+                [self.constant("UV_VERSION", ("image", "uv_version"))]
+                if any(step.method == "uv_pip_install" for step in self.deployment.image_steps)
+                else []
+            ),
             *((blank, *self.cluster()) if data["gpu"]["nodes"] > 1 else ()),
             blank,
             self.constant("WEIGHTS_VOLUME", ("volumes", "weights", "name")),
@@ -608,8 +635,11 @@ class _Builder:
         return ()
 
 
-def build_view(deployment: Deployment) -> View:
-    return _Builder(deployment).build()
+def build_view(deployment: Deployment, out_dir: Path | None = None) -> View:
+    """The view of a render written into out_dir (generated/<profile>/ unless given): local files of the
+    image are named relative to it."""
+    folder = out_dir if out_dir is not None else GENERATED_DIR / deployment.profile.name
+    return _Builder(deployment, Path(os.path.realpath(folder))).build()
 
 
 def inputs_digest(deployment: Deployment) -> str:
@@ -628,4 +658,6 @@ def inputs_digest(deployment: Deployment) -> str:
     for path in files:
         name = str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else path.name
         digest.update(name.encode() + b"\0" + read_bytes(path) + b"\0")
+    for step in deployment.image_steps:
+        digest.update(step.digest.encode() + b"\0")
     return digest.hexdigest()[:16]

@@ -19,7 +19,7 @@ from deploygen.memory import memory_per_gpu
 from deploygen.runtime.engine import DRAIN_SECONDS, KILL_WAIT_SECONDS
 from deploygen.secrets import looks_secret, secret_name
 from deploygen.suggest import did_you_mean
-from deploygen.validate import derived, warmup
+from deploygen.validate import derived, image_steps, warmup
 from deploygen.validate.flags import profile_catalog
 from deploygen.validate.vllm_flags import profile_vllm_catalog
 
@@ -985,6 +985,24 @@ def flag_check_off(profile: ResolvedProfile) -> Iterator[Finding]:
             ("image", "flag_check"),
             "set image.flag_check: parser-matches with the release whose parser the image has",
         )
+
+
+@rule("image-step", Severity.ERROR, "https://modal.com/docs/reference/modal.Image: one Image method per step")
+def image_step_shape(profile: ResolvedProfile) -> Iterator[Finding]:
+    for found in image_steps.shape_findings(profile):
+        yield Finding(found.message, found.blame, found.hint)
+
+
+@rule("package-pin", Severity.ERROR, "README.md#image-build-steps: a rebuild installs what was reviewed")
+def packages_pinned(profile: ResolvedProfile) -> Iterator[Finding]:
+    for found in image_steps.package_findings(profile):
+        yield Finding(found.message, found.blame, found.hint)
+
+
+@rule("local-file", Severity.ERROR, "README.md#image-build-steps: the project's own files, found at validate time")
+def local_files(profile: ResolvedProfile) -> Iterator[Finding]:
+    for found in image_steps.local_findings(profile):
+        yield Finding(found.message, found.blame, found.hint)
 
 
 DEEPGEMM_ARCHS = ("sm90", "sm100")
