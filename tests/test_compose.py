@@ -67,7 +67,7 @@ def test_an_acknowledged_warning_passes_strict_and_shows_the_reason(tmp_path):
     assert result.returncode == 0, result.stderr
     assert (
         f"{profile}:4:3: acknowledged[fp8-kv-eagle]: sglang.kv-cache-dtype: FP8 KV with EAGLE on Blackwell loses "
-        "accuracy on DSA models such as GLM-5.1-FP8 (SGLang #22671, #27661)\n"
+        "accuracy on GLM-5.1-FP8 and models of its class GlmMoeDsaForCausalLM (SGLang #22671, #27661)\n"
         f"    reason: measured on our traffic, see PR 42 (acknowledged at {profile}:6:3)\n"
     ) in result.stderr
     assert result.stdout.splitlines()[0] == f"{profile}: valid (2 notes)"

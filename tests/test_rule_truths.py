@@ -1,15 +1,20 @@
 """Rules held to what their sources say, beyond the model they were first written for: an image pinned by its
-digest, a compile-cache volume shared across architectures."""
+digest, a compile-cache volume shared across architectures, FP8 KV on the model class whose accuracy reports
+the rules cite (not on DeepSeek-V3.2, which uses it by design)."""
 
 from __future__ import annotations
 
 import importlib.util
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from test_rules import findings
 
-from conftest import child
+from conftest import ROOT, child
 from deploygen.pipeline import check
 from deploygen.render import render_deployment
 
@@ -83,3 +88,80 @@ def test_profiles_on_two_architectures_may_share_one_compile_cache_volume(tmp_pa
     assert hopper_module.jit_cache_env(hopper_module.CACHE_DIR)["SGLANG_DG_CACHE_DIR"].startswith(
         hopper_module.CACHE_DIR + "/"
     )
+
+
+# DeepSeek-V3.2's facts as `model add deepseek-ai/DeepSeek-V3.2` writes them, from its public config.json
+# (https://huggingface.co/deepseek-ai/DeepSeek-V3.2/blob/main/config.json): the same DSA attention as GLM-5.1,
+# another model class.
+DEEPSEEK_V32_FACTS = """\
+repo: deepseek-ai/DeepSeek-V3.2
+commit: "0000000000000000000000000000000000000032"
+architecture: {value: "DeepseekV32ForCausalLM", from: "config.json architectures[0]"}
+layers: {value: 61, from: "config.json num_hidden_layers"}
+hidden_size: {value: 7168, from: "config.json hidden_size"}
+attention: {value: "dsa", from: "config.json kv_lora_rank present, config.json index_head_dim present (DSA indexer)"}
+attention_heads: {value: 128, from: "config.json num_attention_heads"}
+kv_lora_rank: {value: 512, from: "config.json kv_lora_rank"}
+qk_rope_head_dim: {value: 64, from: "config.json qk_rope_head_dim"}
+index_head_dim: {value: 128, from: "config.json index_head_dim"}
+index_heads: {value: 64, from: "config.json index_n_heads"}
+index_topk: {value: 2048, from: "config.json index_topk"}
+experts: {value: 256, from: "config.json n_routed_experts"}
+experts_per_token: {value: 8, from: "config.json num_experts_per_tok"}
+max_context: {value: 163840, from: "config.json max_position_embeddings"}
+quantization: {value: "fp8", from: "config.json quantization_config.quant_method"}
+checkpoint_bytes: {value: 689000000000, from: "Hub file sizes of the shards"}
+mtp_layers: {value: 1, from: "config.json num_nextn_predict_layers"}
+"""
+DEEPSEEK_MODEL = (
+    "model:\n  repo: deepseek-ai/DeepSeek-V3.2\n  name: deepseek-v3.2\n  path: /model-cache/DeepSeek-V3.2\n"
+    "  facts: deepseek-v3.2\n"
+)
+
+
+def validate_in_project(tmp_path: Path, parent: str, body: str) -> str:
+    """`generate.py validate` of a profile in a team's own project, whose data/models holds DeepSeek-V3.2's facts;
+    what the user sees on both streams."""
+    project = tmp_path / "team"
+    (project / "data" / "models").mkdir(parents=True)
+    (project / "data" / "models" / "deepseek-v3.2.yaml").write_text(DEEPSEEK_V32_FACTS)
+    shutil.copytree(ROOT / "profiles", project / "profiles")  # the shipped profiles, as a team starts from them
+    profile = project / "profiles" / "mine.yaml"
+    profile.write_text(f"schema_version: 1\nextends: {parent}\n{body}")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEPLOYGEN_")}
+    env["DEPLOYGEN_PROJECT"] = str(project)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "generate.py"), "validate", str(profile)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert "Traceback" not in result.stderr
+    return result.stdout + result.stderr
+
+
+FP8_KV = "sglang:\n  kv-cache-dtype: fp8_e4m3\n"
+AUTO_KV = "sglang:\n  kv-cache-dtype: auto\n"
+
+
+@pytest.mark.parametrize(
+    ("parent", "body"),
+    [("b200-prod", FP8_KV), ("b200-prod", AUTO_KV), ("glm-5.1-h200-vllm", "vllm:\n  kv-cache-dtype: fp8\n")],
+    ids=["fp8_e4m3", "auto", "vllm"],
+)
+def test_deepseek_v32_uses_fp8_kv_by_design_and_no_fp8_kv_rule_fires(tmp_path, parent, body):
+    said = validate_in_project(tmp_path, parent, DEEPSEEK_MODEL + body)
+    assert "team/profiles/mine.yaml: valid (" in said
+    assert "[fp8-kv-eagle]" not in said and "[dsa-kv-dtype]" not in said and "[vllm-fp8-kv]" not in said
+
+
+@pytest.mark.parametrize(
+    ("parent", "body", "code"),
+    [
+        ("b200-prod", FP8_KV, "warning[fp8-kv-eagle]"),
+        ("b200-prod", AUTO_KV, "error[dsa-kv-dtype]"),
+        ("glm-5.1-h200-vllm", "vllm:\n  kv-cache-dtype: fp8\n", "warning[vllm-fp8-kv]"),
+    ],
+    ids=["fp8_e4m3", "auto", "vllm"],
+)
+def test_glm51_in_the_same_project_still_gets_them(tmp_path, parent, body, code):
+    assert f"team/profiles/mine.yaml:4:3: {code}" in validate_in_project(tmp_path, parent, body)
+

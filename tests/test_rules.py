@@ -120,7 +120,7 @@ def test_fp8_kv_with_eagle_on_blackwell_warns(tmp_path):
     profile = child(tmp_path, "sglang:\n  kv-cache-dtype: fp8_e4m3\n")
     assert findings(profile, "fp8-kv-eagle") == [
         f"{profile}:4:3: warning[fp8-kv-eagle]: sglang.kv-cache-dtype: FP8 KV with EAGLE on Blackwell loses "
-        "accuracy on DSA models such as GLM-5.1-FP8 (SGLang #22671, #27661)\n"
+        "accuracy on GLM-5.1-FP8 and models of its class GlmMoeDsaForCausalLM (SGLang #22671, #27661)\n"
         "    hint: use `kv-cache-dtype: bfloat16`"
     ]
 

@@ -253,10 +253,23 @@ def trtllm_needs_blackwell(profile: ResolvedProfile) -> Iterator[Finding]:
             )
 
 
+# FP8-KV accuracy loss reported upstream, by model class (config.json architectures[0], the `architecture` of
+# data/models/*): the checkpoint the reports measured. GLM-5.1-FP8 lost accuracy with an FP8 KV cache in SGLang
+# (#22671 on B300, #27661 on B200); DeepSeek-V3.2 (DeepseekV32ForCausalLM), with the same DSA attention, uses
+# FP8 KV by design (docs/sources.md#upstream-issues).
+FP8_KV_ACCURACY_REPORTS = {"GlmMoeDsaForCausalLM": "GLM-5.1-FP8"}
+
+
+def _fp8_kv_reported(profile: ResolvedProfile) -> str | None:
+    """The checkpoint whose FP8-KV accuracy loss was reported, when the profile's model is of its class."""
+    return FP8_KV_ACCURACY_REPORTS.get(derived.model_facts(profile).architecture)
+
+
 @rule("dsa-kv-dtype", Severity.ERROR, "docs/sources.md#kv-dtype-default: FP8 KV on SM100 for DSA", SGLANG)
 def dsa_kv_dtype_explicit(profile: ResolvedProfile) -> Iterator[Finding]:
     if (
-        derived.model_facts(profile).attention == "dsa"
+        _fp8_kv_reported(profile)
+        and derived.model_facts(profile).attention == "dsa"
         and _arch(profile) == "sm100"
         and profile.flag("kv-cache-dtype") in (None, "auto")
     ):
@@ -269,14 +282,16 @@ def dsa_kv_dtype_explicit(profile: ResolvedProfile) -> Iterator[Finding]:
 
 @rule("fp8-kv-eagle", Severity.WARNING, "SGLang #22671, #27661 (docs/sources.md#upstream-issues)", SGLANG)
 def fp8_kv_with_eagle(profile: ResolvedProfile) -> Iterator[Finding]:
+    reported = _fp8_kv_reported(profile)
     if (
-        _arch(profile) == "sm100"
-        and derived.model_facts(profile).attention == "dsa"
+        reported
+        and _arch(profile) == "sm100"
         and str(profile.flag("kv-cache-dtype", default="")).startswith("fp8")
         and profile.flag("speculative-algorithm") in derived.EAGLE_ALGORITHMS
     ):
         yield Finding(
-            "FP8 KV with EAGLE on Blackwell loses accuracy on DSA models such as GLM-5.1-FP8 (SGLang #22671, #27661)",
+            f"FP8 KV with EAGLE on Blackwell loses accuracy on {reported} and models of its class "
+            f"{derived.model_facts(profile).architecture} (SGLang #22671, #27661)",
             ("sglang", "kv-cache-dtype"),
             "use `kv-cache-dtype: bfloat16`",
         )
@@ -720,9 +735,11 @@ def vllm_tool_choice(profile: ResolvedProfile) -> Iterator[Finding]:
 @rule("vllm-fp8-kv", Severity.WARNING, "docs/sources.md#upstream-issues: SGLang #22671, #27661",
       VLLM)  # fmt: skip
 def vllm_fp8_kv(profile: ResolvedProfile) -> Iterator[Finding]:
-    if derived.model_facts(profile).attention == "dsa" and derived.vllm_kv_cache_dtype(profile).startswith("fp8"):
+    reported = _fp8_kv_reported(profile)
+    if reported and derived.vllm_kv_cache_dtype(profile).startswith("fp8"):
         yield Finding(
-            "FP8 KV on GLM-5.1's DSA attention lost accuracy in SGLang (#22671, #27661); not measured for vLLM",
+            f"FP8 KV on {reported} and models of its class {derived.model_facts(profile).architecture} lost accuracy "
+            "in SGLang (#22671, #27661); not measured for vLLM",
             ("vllm", "kv-cache-dtype"),
             "leave kv-cache-dtype at auto (the model's BF16; vLLM has no per-GPU FP8 default) unless you evaluated it",
         )
