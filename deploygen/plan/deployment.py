@@ -11,7 +11,7 @@ from deploygen.facts import gpu_facts
 from deploygen.load import ResolvedProfile
 from deploygen.load.yaml_source import Path_
 from deploygen.sglang.catalog import Catalog
-from deploygen.validate.derived import derived_tp_size, server_concurrency, vllm_parallel_sizes
+from deploygen.validate.derived import derived_tp_size, model_dir, server_concurrency, vllm_parallel_sizes
 from deploygen.validate.image_steps import LOCAL_KINDS, LocalSource, content_digest, local_source, steps
 from deploygen.validate.warmup import derive_requests
 from deploygen.vllm.catalog import VllmCatalog
@@ -129,7 +129,7 @@ def plan_vllm_deployment(profile: ResolvedProfile, catalog: VllmCatalog) -> Depl
         profile=profile,
         catalog=catalog,
         flags=tuple(planned),
-        argv=["vllm", "serve", data["model"]["path"], *tokens],
+        argv=["vllm", "serve", model_dir(profile), *tokens],
         compile_argv=[],
         gpu_arch=gpu_facts()[data["gpu"]["type"]]["arch"],
         warmup=derive_requests(profile),
@@ -148,7 +148,7 @@ def plan_deployment(profile: ResolvedProfile, catalog: Catalog | VllmCatalog) ->
     nodes = data["gpu"]["nodes"]
     # Flags the command always carries, from the values they derive from.
     derived: dict[str, tuple[Any, Path_]] = {
-        "model-path": (data["model"]["path"], ("model", "path")),
+        "model-path": (model_dir(profile), ("model", "path")),
         "served-model-name": (data["model"]["name"], ("model", "name")),
         **({} if has_tp else {"tp-size": (derived_tp_size(profile), ("gpu", "nodes" if nodes > 1 else "count"))}),
         "host": ("0.0.0.0", ()),

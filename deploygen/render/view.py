@@ -22,6 +22,7 @@ from deploygen.paths import DATA_DIR, GENERATED_DIR, ROOT, SCHEMA_PATH, TEMPLATE
 from deploygen.plan.deployment import AUTOSCALER_SCHEDULE, Deployment, Flag, ImageStep
 from deploygen.render.literals import py_literal
 from deploygen.render.runtime_source import RUNTIME_DIR, RuntimeModule, import_block, runtime_module
+from deploygen.validate.derived import model_dir
 
 MINUTE = 60
 HOUR = 60 * MINUTE
@@ -98,13 +99,13 @@ class View:
     stdlib_imports: tuple[str, ...]
     constants: tuple[Line, ...]
     engine_env: tuple[Line, ...]
+    download_weights: str  # the call that fills the weights volume
     image_steps: tuple[Line, ...]  # the profile's build steps, chained after from_registry(...)
     download_image: tuple[str, str]  # python version, huggingface_hub requirement
     flags: tuple[Line, ...]
     hf_secret: bool
     api_key_secret: bool
     download: tuple[Line, ...]
-    download_max_workers: str
     compile: tuple[Line, ...] | None  # None: no DeepGEMM precompile
     compile_off_comments: tuple[str, ...]  # why there is none
     warmup: bool
@@ -196,9 +197,8 @@ class _Builder:
             docstring=py_literal(self.docstring(), block=True),
             stdlib_imports=tuple(import_block(stdlib)),
             constants=self.constants(compile_on),
-            engine_env=tuple(
-                self.line(f"{py_literal(name)}: {{}},", ("image", "env", name)) for name in data["image"]["env"]
-            ),
+            engine_env=self.engine_env(),
+            download_weights=self.download_weights(),
             image_steps=tuple(self.image_step(step) for step in self.deployment.image_steps),
             download_image=(
                 py_literal(data["image"]["download_python"]),
@@ -212,7 +212,6 @@ class _Builder:
                 self.kwarg("cpu", ("lifecycle", "download", "cpu")),
                 self.kwarg("memory", ("lifecycle", "download", "memory")),
             ),
-            download_max_workers=py_literal(lifecycle["download"]["max_workers"]),
             compile=(self.kwarg("timeout", ("lifecycle", "compile", "timeout"), seconds),) if compile_on else None,
             compile_off_comments=self.compile_off_comments(compile_on),
             warmup=lifecycle["warmup"]["enabled"],
@@ -228,6 +227,36 @@ class _Builder:
             cluster_server=self.cluster_server() if clustered else None,
             early_runtime=early,
             library=library,
+        )
+
+    def hf_cache(self) -> bool:
+        return self.data["model"]["weights_layout"] == "hf-cache"
+
+    def engine_env(self) -> tuple[Line, ...]:
+        """The profile's image.env, after HF_HUB_CACHE when the weights volume is a Hugging Face cache."""
+        lines = [self.line(f"{py_literal(name)}: {{}},", ("image", "env", name)) for name in self.data["image"]["env"]]
+        if self.hf_cache():
+            why = (
+                "The weights volume is a Hugging Face cache (model.weights_layout: hf-cache); serving reads it offline."
+            )
+            lines.insert(0, Line('"HF_HUB_CACHE": WEIGHTS_MOUNT,', comment_block([why])))
+        return tuple(lines)
+
+    def download_weights(self) -> str:
+        workers = f"max_workers={py_literal(self.data['lifecycle']['download']['max_workers'])}"
+        if self.hf_cache():
+            return f"download_to_hf_cache(WEIGHTS_MOUNT, MODEL_REPO, MODEL_REVISION, {workers})"
+        return f"download_weights(MODEL_PATH, MODEL_REPO, MODEL_REVISION, {workers})"
+
+    def model_path(self) -> Line:
+        if not self.hf_cache():
+            return self.constant("MODEL_PATH", ("model", "path"))
+        return Line(
+            f"MODEL_PATH = {py_literal(model_dir(self.profile))}",
+            self.comments(
+                ("model", "weights_layout"),
+                ("The snapshot folder of MODEL_REVISION in the Hugging Face cache on the weights volume.",),
+            ),
         )
 
     def image_step(self, step: ImageStep) -> Line:
@@ -302,7 +331,7 @@ class _Builder:
             self.constant("MODEL_REPO", ("model", "repo")),
             self.constant("MODEL_REVISION", ("model", "revision")),
             self.constant("MODEL_NAME", ("model", "name")),
-            self.constant("MODEL_PATH", ("model", "path")),
+            self.model_path(),
             self.constant("GPU_TYPE", ("gpu", "type")),
             self.constant("GPU_COUNT", ("gpu", "count")),
             Line(

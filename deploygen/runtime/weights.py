@@ -51,29 +51,73 @@ def weights_ready(model_dir: str, revision: str) -> list[str]:
     return check_weights(model_dir)
 
 
-def download_weights(model_dir: str, repo: str, revision: str, max_workers: int) -> str:
-    """Download (or resume) the checkpoint and mark it complete only once every shard checks out."""
-    from huggingface_hub import HfApi, snapshot_download
+def hf_snapshot_dir(cache_dir: str, repo: str, commit: str) -> str:
+    """The snapshot folder of a commit in a Hugging Face cache, as huggingface_hub lays it out
+    (https://huggingface.co/docs/huggingface_hub/guides/manage-cache): models--ORG--NAME/snapshots/COMMIT."""
+    return f"{cache_dir}/models--{repo.replace('/', '--')}/snapshots/{commit}"
+
+
+def _hub_sizes(repo: str, revision: str) -> tuple[str, dict[str, int]]:
+    """The commit a revision resolves to and the size of each of its files, from the Hub."""
+    from huggingface_hub import HfApi
 
     info = HfApi().model_info(repo, revision=revision, files_metadata=True)
-    sizes = {f.rfilename: f.size for f in info.siblings if f.size is not None}
+    return info.sha, {f.rfilename: f.size for f in info.siblings if f.size is not None}
+
+
+def _complete(model_dir: str, repo: str, commit: str, sizes: dict[str, int], fetch: Callable[[], None]) -> str:
+    """Fetch the checkpoint unless it is marked complete and checks out; mark it complete only once every
+    shard has its full size."""
     marker = Path(model_dir) / DOWNLOAD_MARKER
-    if marker.is_file() and json.loads(marker.read_text()).get("commit") == info.sha:
+    if marker.is_file() and json.loads(marker.read_text()).get("commit") == commit:
         problems = check_weights(model_dir, sizes)
         if not problems:
-            log(f"[download] {repo}@{info.sha} already complete")
-            return info.sha
+            log(f"[download] {repo}@{commit} already complete")
+            return commit
         log(f"[download] marked complete but {len(problems)} problems: {problems[:3]}; resuming")
     marker.unlink(missing_ok=True)
-    log(f"[download] {repo}@{info.sha}: {len(sizes)} files, {sum(sizes.values()) / 1e9:.1f} GB")
-    # Resumes partial files; tqdm progress bars go to the logs.
-    snapshot_download(repo, revision=info.sha, local_dir=model_dir, max_workers=max_workers)
+    log(f"[download] {repo}@{commit}: {len(sizes)} files, {sum(sizes.values()) / 1e9:.1f} GB")
+    fetch()
     problems = check_weights(model_dir, sizes)
     if problems:
         raise RuntimeError(f"[download] incomplete after download: {problems[:5]}")
-    marker.write_text(json.dumps({"repo": repo, "commit": info.sha, "sizes": sizes}, indent=1, sort_keys=True))
-    log(f"[download] complete: {repo}@{info.sha}")
-    return info.sha
+    marker.write_text(json.dumps({"repo": repo, "commit": commit, "sizes": sizes}, indent=1, sort_keys=True))
+    log(f"[download] complete: {repo}@{commit}")
+    return commit
+
+
+def download_weights(model_dir: str, repo: str, revision: str, max_workers: int) -> str:
+    """Download (or resume) the checkpoint into a folder and mark it complete once every shard checks out."""
+    from huggingface_hub import snapshot_download
+
+    commit, sizes = _hub_sizes(repo, revision)
+
+    def fetch() -> None:
+        # Resumes partial files; tqdm progress bars go to the logs.
+        snapshot_download(repo, revision=commit, local_dir=model_dir, max_workers=max_workers)
+
+    return _complete(model_dir, repo, commit, sizes, fetch)
+
+
+def download_to_hf_cache(cache_dir: str, repo: str, revision: str, max_workers: int) -> str:
+    """Download the checkpoint into a Hugging Face cache (no local_dir, as Modal's examples do) and mark its
+    snapshot folder complete once every shard checks out. A file of the wrong size is removed first: the
+    cache would otherwise keep it, since huggingface_hub reuses any file already in the snapshot."""
+    from huggingface_hub import snapshot_download
+
+    commit, sizes = _hub_sizes(repo, revision)
+    snapshot = Path(hf_snapshot_dir(cache_dir, repo, commit))
+
+    def fetch() -> None:
+        for name, size in sizes.items():
+            entry = snapshot / name
+            if entry.exists() and entry.stat().st_size != size:
+                log(f"[download] {name}: {entry.stat().st_size} bytes, expected {size}; fetching it again")
+                entry.resolve().unlink()
+                entry.unlink()
+        snapshot_download(repo, revision=commit, cache_dir=cache_dir, max_workers=max_workers)
+
+    return _complete(str(snapshot), repo, commit, sizes, fetch)
 
 
 def compile_ready(marker_path: str, key: dict[str, str]) -> list[str]:

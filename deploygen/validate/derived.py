@@ -15,6 +15,7 @@ from deploygen.load import ResolvedProfile
 from deploygen.memory import MemoryInputs
 from deploygen.models import ModelFacts, load_model_facts
 from deploygen.models.facts import KV_DTYPE_BYTES
+from deploygen.runtime.weights import hf_snapshot_dir
 from deploygen.sglang.catalog import Catalog
 from deploygen.validate.flags import profile_catalog
 
@@ -29,6 +30,15 @@ PP_FLAGS = ("pp-size", "pipeline-parallel-size")
 def model_facts(profile: ResolvedProfile) -> ModelFacts:
     """The facts of the profile's model (data/models/<model.facts>.yaml), checked against its schema."""
     return load_model_facts(profile.data["model"]["facts"])
+
+
+def model_dir(profile: ResolvedProfile) -> str:
+    """The folder the engine loads: model.path, or with weights_layout hf-cache the snapshot folder of the
+    pinned commit in the Hugging Face cache that is the weights volume."""
+    model = profile.data["model"]
+    if model.get("weights_layout") != "hf-cache":
+        return model["path"]
+    return hf_snapshot_dir(profile.data["volumes"]["weights"]["mount"], model["repo"], model["revision"])
 
 
 def number_flag(profile: ResolvedProfile, *names: str, default: Any = None) -> Any:

@@ -20,6 +20,14 @@ from deploygen.validate.schema import _resolve_ref, profile_schema
 COLUMN = 72
 
 
+def model_path_origin(profile: ResolvedProfile) -> str:
+    """Where --model-path comes from: model.path, or the Hugging Face cache's snapshot folder."""
+    if profile.data["model"].get("weights_layout") == "hf-cache":
+        fields = ("volumes.weights.mount", "model.repo", "model.revision")
+        return f"derived from {', '.join(fields)}: the snapshot folder (model.weights_layout hf-cache)"
+    return f"derived from model.path ({profile.origin(('model', 'path'))})"
+
+
 def yaml_scalar(value: Any) -> str:
     """A value as YAML would read it back: null, true, quoted strings that look like numbers, [a, b]."""
     text = yaml.safe_dump(value, default_flow_style=True, width=10**9, allow_unicode=False)
@@ -51,7 +59,7 @@ def _derived(profile: ResolvedProfile) -> list[tuple[str, str, str]]:
     if data.get("engine", "sglang") != "sglang":
         return []  # only SGLang's command line is rendered so far
     rows = [
-        ("sglang.model-path", yaml_scalar(data["model"]["path"]), at("model", "path")),
+        ("sglang.model-path", yaml_scalar(derived.model_dir(profile)), model_path_origin(profile)),
         ("sglang.served-model-name", yaml_scalar(data["model"]["name"]), at("model", "name")),
     ]
     if profile.flag(*derived.TP_FLAGS) is None:

@@ -884,11 +884,44 @@ def volumes_distinct(profile: ResolvedProfile) -> Iterator[Finding]:
             ("volumes", "compile_cache", "mount"),
             "mount each volume on its own path",
         )
-    if not profile.data["model"]["path"].startswith(a + "/"):
+    if profile.data["model"]["weights_layout"] == "path" and not profile.data["model"]["path"].startswith(a + "/"):
         yield Finding(
             f"model.path {profile.data['model']['path']} is not inside the weights mount {a}",
             ("model", "path"),
             f"use a folder under {a}",
+        )
+
+
+@rule(
+    "weights-layout",
+    Severity.ERROR,
+    "https://huggingface.co/docs/huggingface_hub/guides/manage-cache: snapshots/COMMIT of a Hugging Face cache",
+)
+def weights_layout(profile: ResolvedProfile) -> Iterator[Finding]:
+    model = profile.data["model"]
+    if model["weights_layout"] != "hf-cache":
+        return
+    snapshot = derived.model_dir(profile)
+    if "path" in model:
+        yield Finding(
+            f"not used with weights_layout hf-cache: the engine loads the snapshot folder {snapshot}",
+            ("model", "path"),
+            "remove model.path (`path: null` in a profile that extends one with a path)",
+        )
+    if not re.fullmatch(r"[0-9a-f]{40}", model["revision"]):
+        yield Finding(
+            f"weights_layout hf-cache needs a commit: revision {model['revision']!r} is a branch, and the cache's "
+            "snapshot folder is named by the commit",
+            ("model", "revision"),
+            "set model.revision to the 40-hex commit (the Hub's 'Files and versions' page, or the commit "
+            "`generate.py model add` printed)",
+        )
+    if "HF_HUB_CACHE" in profile.data["image"]["env"]:
+        yield Finding(
+            "set by the generator with weights_layout hf-cache: the weights volume "
+            f"({profile.data['volumes']['weights']['mount']}) is the cache",
+            ("image", "env", "HF_HUB_CACHE"),
+            "remove it (mount the weights volume where the cache should be: volumes.weights.mount)",
         )
 
 

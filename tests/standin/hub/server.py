@@ -9,6 +9,7 @@ does not store) and `files/` (the small files, served as they are).
 It answers the two routes huggingface_hub uses to read a model, with the Hub's status codes and headers,
 so the client raises its real exceptions (huggingface_hub/utils/_http.py `hf_raise_for_status`):
 - GET /api/models/OWNER/NAME[/revision/REV][?blobs=true]: the model info (`sha`, `siblings` with sizes).
+- GET /api/models/OWNER/NAME/tree/REV: the files at a revision, one page (snapshot_download lists them).
 - HEAD and GET /OWNER/NAME/resolve/REV/PATH: the file with X-Repo-Commit and ETag (git blob id) and
   Content-Length; a large (LFS) file answers HEAD with 302, X-Linked-Size and X-Linked-Etag.
 Failures, as the Hub sends them: an unknown repository is 401 RepoNotFound without a token and 404
@@ -106,6 +107,8 @@ class Handler(BaseHTTPRequestHandler):
             with self.log_lock, self.log_file.open("a") as log:
                 log.write(f"{self.command} {path} token={'yes' if self.token() else 'no'}\n")
         parts = path.strip("/").split("/")
+        if parts[:2] == ["api", "models"] and len(parts) >= 6 and parts[4] == "tree":
+            return self.tree(f"{parts[2]}/{parts[3]}", parts[5], body)
         if parts[:2] == ["api", "models"] and len(parts) >= 4:
             revision = parts[5] if len(parts) >= 6 and parts[4] == "revision" else "main"
             return self.model_info(f"{parts[2]}/{parts[3]}", revision, body)
@@ -133,6 +136,20 @@ class Handler(BaseHTTPRequestHandler):
             "siblings": repo.siblings(),
         }
         self.send(200, json.dumps(info).encode(), {"Content-Type": "application/json; charset=utf-8"}, body)
+
+    def tree(self, repo_id: str, revision: str, body: bool) -> None:
+        """The repository's files at a revision, one page (what snapshot_download lists before fetching)."""
+        repo = self.repos.get(repo_id)
+        if repo is None:
+            return self.repo_not_found(body)
+        if repo.resolve(revision) is None:
+            return self.error(404, "RevisionNotFound", f"Invalid rev id: {revision}", body)
+        entries = [
+            {"type": "file", "oid": f["blobId"], "size": f["size"], "path": f["rfilename"]}
+            | ({"lfs": {"oid": f["lfs"]["sha256"], "size": f["size"], "pointerSize": 135}} if "lfs" in f else {})
+            for f in repo.siblings()
+        ]
+        self.send(200, json.dumps(entries).encode(), {"Content-Type": "application/json; charset=utf-8"}, body)
 
     def resolve(self, repo_id: str, revision: str, filename: str, body: bool) -> None:
         repo = self.repos.get(repo_id)
