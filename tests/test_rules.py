@@ -680,10 +680,10 @@ def test_a_version_without_multi_node_flags_cannot_run_a_cluster(tmp_path, monke
 def test_every_rule_has_a_test_that_triggers_it():
     from test_flag_check import COVERED as FLAG_CHECK_COVERED  # image.flag_check's rules are tested there
     from test_image_steps import COVERED as IMAGE_STEPS_COVERED  # image.steps' rules are tested there
-    from test_weights_layout import COVERED as LAYOUT_COVERED  # model.weights_layout's rule is tested there
     from test_rule_scopes import COVERED as SCOPES_COVERED
     from test_rule_truths import COVERED as TRUTHS_COVERED
     from test_vllm_rules import COVERED as VLLM_COVERED  # the vLLM rules are tested there
+    from test_weights_layout import COVERED as LAYOUT_COVERED  # model.weights_layout's rule is tested there
 
     WARMUP_COVERED = ["warmup"]  # tests/test_warmup.py triggers each of its findings
     covered = set(COVERED) | set(VLLM_COVERED) | set(WARMUP_COVERED) | set(FLAG_CHECK_COVERED) | set(SCOPES_COVERED)

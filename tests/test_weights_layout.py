@@ -11,9 +11,9 @@ import sys
 import textwrap
 
 import yaml
+from test_image_steps import build_steps, import_render
 
 from conftest import HUB_FIXTURES, ROOT, run_cli
-from test_image_steps import build_steps, import_render
 
 COVERED = ["weights-layout"]
 REPO = "acme/tiny-sharded"
