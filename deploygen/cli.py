@@ -274,7 +274,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from deploygen.load.yaml_source import display_path
     from deploygen.pipeline import check_deployable
     from deploygen.plan.capacity import plan
-    from deploygen.plan.report import check_chart_path, render_comparison, render_table, write_chart
+    from deploygen.plan.report import check_chart_path, check_chartable, render_comparison, render_table, write_chart
 
     if args.chart is not None:
         check_chart_path(args.chart)
@@ -285,6 +285,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
         second = plan(other.profile, other.catalog, active_hours=args.active_hours)
         print(json.dumps([report, second], indent=2) if args.json else render_comparison(report, second))
         return 0
+    if args.chart is not None:
+        check_chartable(report)  # before the table: a refused chart prints nothing
     print(json.dumps(report, indent=2) if args.json else render_table(report))
     if args.chart is not None:
         write_chart(report, args.chart)

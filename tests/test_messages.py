@@ -27,7 +27,8 @@ def validate_errors(path) -> str:
         (
             "gpu:\n  type: b200\n",
             "4:3: error: gpu.type: 'b200' is not one of 'T4', 'L4', 'A10', 'L40S', 'A100', 'A100-40GB', 'A100-80GB', "
-            "'RTX-PRO-6000', 'H100', 'H100!', 'H200', 'B200', 'B200+'\n    hint: did you mean 'B200'? (case matters)",
+            "'RTX-PRO-6000', 'H100', 'H100!', 'H200', 'B200', 'B200+', 'B300'\n"
+            "    hint: did you mean 'B200'? (case matters)",
         ),
         (
             'gpu: "B200:8"\n',

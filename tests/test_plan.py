@@ -8,13 +8,14 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import child
+from conftest import child, run_cli
 from deploygen.cli import build_parser
 from deploygen.errors import UserError
+from deploygen.facts import gpu_facts
 from deploygen.load import deployable_profiles
 from deploygen.pipeline import check
 from deploygen.plan.capacity import plan
-from deploygen.plan.cost import CostModel, keepalive_coverage
+from deploygen.plan.cost import CostModel, keepalive_coverage, prices
 from deploygen.validate import derived
 
 
@@ -334,3 +335,73 @@ def test_every_cost_in_the_plan_is_the_cost_models_formula(name, hours):
     assert cost["always_on"]["total_usd"]["value"] == pytest.approx(model.always_on(hours), abs=0.01)
     parts = sum(v["value"] for k, v in cost["scale_to_zero"].items() if k != "total_usd")
     assert parts == pytest.approx(cost["scale_to_zero"]["total_usd"]["value"], abs=0.02)
+
+
+GPU_TYPES = sorted(gpu_facts())
+
+
+@pytest.mark.parametrize("gpu_type", GPU_TYPES)
+def test_plan_handles_every_gpu_of_the_data_file(tmp_path, gpu_type):
+    facts = gpu_facts()[gpu_type]
+    profile = child(
+        tmp_path,
+        f"gpu:\n  type: {gpu_type}\n  count: 1\nvolumes:\n  compile_cache:\n    name: probe-{facts['arch']}\n",
+        parent="smoke",
+    )
+    checked = check(str(profile))
+    report = plan(checked.profile, checked.catalog)
+    assert report["deployment"]["arch"] == facts["arch"]
+    assert report["memory"]["gpu_memory_gb"]["value"] == facts["memory_gb"]
+    price = prices()["gpu_usd_per_hour"][gpu_type]
+    cost = report["cost"]
+    if price is None:
+        assert cost == {
+            "gpu_usd_per_hour": {
+                "label": f"{gpu_type} price per GPU",
+                "value": None,
+                "unit": "USD/h",
+                "source": "data/prices.yaml",
+                "why": f"no public Modal price in data/prices.yaml gpu_usd_per_hour.{gpu_type}",
+                "none": "unknown",
+            }
+        }
+        assert (
+            f"No cost: no public Modal price in data/prices.yaml gpu_usd_per_hour.{gpu_type}. `modal billing rates` "
+            f"prints your workspace's rates; set gpu_usd_per_hour.{gpu_type} in data/prices.yaml to plan one."
+        ) in report["notes"]
+    else:
+        assert cost["model"]["replica_usd_per_hour"]["value"] == pytest.approx(price)
+        assert cost["always_on"]["total_usd"]["value"] == pytest.approx(720 * price)
+    assert run_plan(str(profile)) == 0
+
+
+def test_every_gpu_modal_offers_is_in_the_schema_and_priced_or_said_unpriced():
+    from deploygen.validate.schema import profile_schema
+
+    assert profile_schema()["$defs"]["gpu"]["properties"]["type"]["enum"] == list(gpu_facts())
+    assert set(prices()["gpu_usd_per_hour"]) == set(gpu_facts())
+    table = prices()["gpu_usd_per_hour"]
+    # A pinned or upgradable name is billed as its base GPU (data/prices.yaml).
+    assert table["H100!"] == table["H100"] and table["B200+"] == table["B200"]
+
+
+def test_a_gpu_with_no_known_price_is_planned_without_a_cost_and_without_a_chart(tmp_path, capsys):
+    unpriced = next(name for name, price in prices()["gpu_usd_per_hour"].items() if price is None)
+    arch = gpu_facts()[unpriced]["arch"]
+    body = f"gpu:\n  type: {unpriced}\n  count: 1\nvolumes:\n  compile_cache:\n    name: probe-{arch}\n"
+    profile = child(tmp_path, body, parent="smoke")
+    assert run_plan(str(profile)) == 0
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if line.startswith(f"  {unpriced} price per GPU"))
+    assert line.split("  ")[-2:] == [
+        f"unknown (no public Modal price in data/prices.yaml gpu_usd_per_hour.{unpriced})",
+        "data/prices.yaml",
+    ]
+    assert "Scale-to-zero" not in out and "Costs are GPU only" not in out
+    result = run_cli("plan", str(profile), "--chart", str(tmp_path / "cost.svg"))
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        f"error: --chart: no public Modal price in data/prices.yaml gpu_usd_per_hour.{unpriced}, "
+        "so there is no cost to chart\n"
+    )
+    assert not (tmp_path / "cost.svg").exists()

@@ -400,8 +400,9 @@ def plan(profile: ResolvedProfile, catalog: Catalog | VllmCatalog, *, active_hou
     memory = _vllm_memory(profile, catalog) if vllm else _memory(profile, catalog, running)
     concurrency = _concurrency(profile, running, running_source)
     cold_start = _cold_start(profile)
-    cost, cost_notes = cost_section(profile, active_hours, cold_start["total_slow_cached_s"]["value"])
-    notes = [
+    cost, notes_of_cost = cost_section(profile, active_hours, cold_start["total_slow_cached_s"]["value"])
+    priced = "model" in cost
+    cost_notes = [
         f"Costs are GPU only: CPU (${decimal(prices()['cpu_usd_per_core_second'])}/core-s) and memory "
         f"(${decimal(prices()['memory_usd_per_gib_second'])}/GiB-s) are billed on top ({PRICES}).",
         f"A month is {DAYS_PER_MONTH} days ({HOURS_PER_MONTH} h). Scale-to-zero assumes one activation a day "
@@ -411,7 +412,10 @@ def plan(profile: ResolvedProfile, catalog: Catalog | VllmCatalog, *, active_hou
         if data["keepalive"]["mode"] != "off"
         else "Business hours is a hypothetical comparison: this profile has no keep-alive (keepalive.mode off); "
         "it is priced with the keepalive.schedule cron.",
-        *cost_notes,
+    ]
+    notes = [
+        *(cost_notes if priced else []),
+        *notes_of_cost,
         f"Cold start: warmup {WARMUP_S} s is an assumption; container allocation and image pull are not included.",
     ]
     gpu = data["gpu"]

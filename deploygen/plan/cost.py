@@ -177,6 +177,14 @@ def cost_section(
         known = ", ".join(table["gpu_usd_per_hour"])
         raise UserError(f"{PRICES} has no price for {gpu_type} (priced: {known}); add it to plan {profile.name}")
     gpu_price = table["gpu_usd_per_hour"][gpu_type]
+    if gpu_price is None:
+        # A GPU Modal offers with no public price found: no cost, said plainly, never a guess.
+        why = f"no public Modal price in {PRICES} gpu_usd_per_hour.{gpu_type}"
+        unpriced = quantity(f"{gpu_type} price per GPU", None, "USD/h", PRICES, why=why, none="unknown")
+        return {"gpu_usd_per_hour": unpriced}, [
+            f"No cost: {why}. `modal billing rates` prints your workspace's rates; set "
+            f"gpu_usd_per_hour.{gpu_type} in {PRICES} to plan one."
+        ]
     region = data["scaling"].get("region")
     if region:
         multiplier = table["region_multiplier"]["broad"]

@@ -16,7 +16,7 @@ SINGULAR = {"GPUs": "GPU", "replicas": "replica", "requests": "request", "slots"
 def _format(item: dict[str, Any]) -> str:
     value, unit = item["value"], item["unit"]
     if value is None:
-        return f"never ({item.get('why', 'n/a')})"
+        return f"{item.get('none', 'never')} ({item.get('why', 'n/a')})"
     if isinstance(value, str):
         return value
     if unit == "x":
@@ -54,20 +54,17 @@ def render_table(report: dict[str, Any]) -> str:
     deployment = report["deployment"]
     cost = report["cost"]
     keepalive = deployment["keepalive"] != "off"
-    model = {k: v for k, v in cost["model"].items() if keepalive or k not in KEEPALIVE_INPUTS}
 
     def heading(strategy: str, title: str) -> list[tuple[str, str, str]]:
         mark = " (this profile)" if deployment["strategy"] == strategy else ""
         return [(f"  {title}{mark}", "", "")]
 
     business = "Business-hours keep-alive" if keepalive else "Business-hours keep-alive (hypothetical: no keep-alive)"
-    sections = [
-        ("Memory per GPU", _rows(report["memory"])),
-        ("Concurrency", _rows(report["concurrency"])),
-        (
-            "Monthly GPU cost",
-            _rows({k: v for k, v in cost.items() if "value" in v})
-            + _rows(model)
+    cost_rows = _rows({k: v for k, v in cost.items() if "value" in v})
+    if "model" in cost:  # a GPU with no known price has no cost model
+        model = {k: v for k, v in cost["model"].items() if keepalive or k not in KEEPALIVE_INPUTS}
+        cost_rows += (
+            _rows(model)
             + heading("scale_to_zero", "Scale-to-zero")
             + _rows(cost["scale_to_zero"], "    ")
             + heading("business_hours", business)
@@ -75,8 +72,12 @@ def render_table(report: dict[str, Any]) -> str:
             + heading("always_on", "Always-on")
             + _rows(cost["always_on"], "    ")
             + [("  Break-even active hours", "", "")]
-            + _rows(cost["break_even"], "    "),
-        ),
+            + _rows(cost["break_even"], "    ")
+        )
+    sections = [
+        ("Memory per GPU", _rows(report["memory"])),
+        ("Concurrency", _rows(report["concurrency"])),
+        ("Monthly GPU cost", cost_rows),
         ("Cold start", _rows(report["cold_start"])),
     ]
     if report["targets"]:
@@ -122,10 +123,14 @@ def render_comparison(first: dict[str, Any], second: dict[str, Any]) -> str:
 
     def costs(report: dict[str, Any]) -> dict[str, str]:
         cost = report["cost"]
+        strategies = {
+            "scale-to-zero / month": "scale_to_zero",
+            "business hours / month": "business_hours",
+            "always-on / month": "always_on",
+        }
         return {
-            "scale-to-zero / month": _format(cost["scale_to_zero"]["total_usd"]),
-            "business hours / month": _format(cost["business_hours"]["total_usd"]),
-            "always-on / month": _format(cost["always_on"]["total_usd"]),
+            label: _format(cost[key]["total_usd"]) if key in cost else _format(cost["gpu_usd_per_hour"])
+            for label, key in strategies.items()
         }
 
     def deployment(report: dict[str, Any]) -> str:
@@ -149,6 +154,12 @@ def check_chart_path(path: Path) -> None:
         raise UserError(f"--chart {path}: write a .svg or .png file")
 
 
+def check_chartable(report: dict[str, Any]) -> None:
+    """A GPU with no known price has no cost to draw."""
+    if "model" not in report["cost"]:
+        raise UserError(f"--chart: {report['cost']['gpu_usd_per_hour']['why']}, so there is no cost to chart")
+
+
 def chart_bytes(report: dict[str, Any], fmt: str) -> bytes:
     """Monthly cost against active hours a day for the three strategies, break-even points marked."""
     import matplotlib
@@ -157,6 +168,7 @@ def chart_bytes(report: dict[str, Any], fmt: str) -> bytes:
     from matplotlib.figure import Figure
     from matplotlib.ticker import StrMethodFormatter
 
+    check_chartable(report)
     model = CostModel.from_plan(report)
     hours = [h / 10 for h in range(241)]
     formulas = {

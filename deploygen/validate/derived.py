@@ -86,7 +86,13 @@ def parallel_sizes(profile: ResolvedProfile) -> tuple[int, int]:
 
 
 def gpu_arch(profile: ResolvedProfile) -> str:
+    """The GPU's compute capability (sm103 for a B300): what compiled kernels are keyed by."""
     return gpu_facts()[profile.data["gpu"]["type"]]["arch"]
+
+
+def gpu_family(profile: ResolvedProfile) -> str:
+    """The kernel family SGLang picks backends by (sm100 for a B200 and a B300), from data/gpus.yaml."""
+    return gpu_facts()[profile.data["gpu"]["type"]]["family"]
 
 
 def kv_cache_dtype(profile: ResolvedProfile) -> tuple[str, bool]:
@@ -95,7 +101,7 @@ def kv_cache_dtype(profile: ResolvedProfile) -> tuple[str, bool]:
     if flag in (None, "auto"):
         # SGLang picks FP8 KV for DSA models on SM100 (docs/sources.md#kv-dtype-default); otherwise auto is
         # the model's dtype.
-        dsa_on_blackwell = model_facts(profile).attention == "dsa" and gpu_arch(profile) == "sm100"
+        dsa_on_blackwell = model_facts(profile).attention == "dsa" and gpu_family(profile) == "sm100"
         return ("fp8_e4m3" if dsa_on_blackwell else "bfloat16"), False
     return ("bfloat16" if flag == "bf16" else str(flag)), True
 

@@ -64,6 +64,7 @@ def rule(code: str, severity: Severity, source: str, engines: tuple[str, ...] = 
 
 _number = derived.number_flag
 _arch = derived.gpu_arch
+_family = derived.gpu_family
 
 
 def _flag_path(profile: ResolvedProfile, *names: str) -> tuple[str, ...]:
@@ -239,7 +240,7 @@ TRTLLM_SPARSE = ("nsa-decode-backend", "nsa-prefill-backend", "dsa-decode-backen
 
 @rule("trtllm-needs-blackwell", Severity.ERROR, "docs/sources.md#glm-recipes: Blackwell-only kernels", SGLANG)
 def trtllm_needs_blackwell(profile: ResolvedProfile) -> Iterator[Finding]:
-    if _arch(profile) == "sm100":
+    if _family(profile) == "sm100":
         return
     for name in TRTLLM_SPARSE:
         if profile.flag(name) == "trtllm":
@@ -248,7 +249,7 @@ def trtllm_needs_blackwell(profile: ResolvedProfile) -> Iterator[Finding]:
                 ("sglang", name),
                 "on Hopper remove it (SGLang then picks flashmla_sparse prefill and fa3 decode) or set "
                 "flashmla_sparse / fa3 explicitly"
-                if _arch(profile) == "sm90"
+                if _family(profile) == "sm90"
                 else "remove it and let SGLang pick a backend for this GPU",
             )
 
@@ -270,7 +271,7 @@ def dsa_kv_dtype_explicit(profile: ResolvedProfile) -> Iterator[Finding]:
     if (
         _fp8_kv_reported(profile)
         and derived.model_facts(profile).attention == "dsa"
-        and _arch(profile) == "sm100"
+        and _family(profile) == "sm100"
         and profile.flag("kv-cache-dtype") in (None, "auto")
     ):
         yield Finding(
@@ -285,7 +286,7 @@ def fp8_kv_with_eagle(profile: ResolvedProfile) -> Iterator[Finding]:
     reported = _fp8_kv_reported(profile)
     if (
         reported
-        and _arch(profile) == "sm100"
+        and _family(profile) == "sm100"
         and str(profile.flag("kv-cache-dtype", default="")).startswith("fp8")
         and profile.flag("speculative-algorithm") in derived.EAGLE_ALGORITHMS
     ):
@@ -1055,12 +1056,13 @@ def local_files(profile: ResolvedProfile) -> Iterator[Finding]:
         yield Finding(found.message, found.blame, found.hint)
 
 
-DEEPGEMM_ARCHS = ("sm90", "sm100")
+# DeepGEMM's kernels are for the sm90 and sm100 families (data/gpus.yaml `family`: a B300 is sm100).
+DEEPGEMM_FAMILIES = ("sm90", "sm100")
 
 
 @rule("deepgemm-arch", Severity.WARNING, "docs/sources.md#jit-caches: DeepGEMM FP8 kernels for SM90 and SM100", SGLANG)
 def deepgemm_arch(profile: ResolvedProfile) -> Iterator[Finding]:
-    if profile.data["lifecycle"]["compile"]["enabled"] and _arch(profile) not in DEEPGEMM_ARCHS:
+    if profile.data["lifecycle"]["compile"]["enabled"] and _family(profile) not in DEEPGEMM_FAMILIES:
         yield Finding(
             f"DeepGEMM has no kernels for {profile.data['gpu']['type']} ({_arch(profile)}); "
             "compile_deepgemm would spend GPU time for nothing",
