@@ -164,8 +164,9 @@ def test_a_tool_parser_without_auto_tool_choice_warns(tmp_path):
 def test_fp8_kv_on_glm_warns(tmp_path):
     assert problems(profile_with(tmp_path, "vllm:\n  kv-cache-dtype: fp8\n")) == [
         "child.yaml:3:3: warning[vllm-fp8-kv]: vllm.kv-cache-dtype: FP8 KV on GLM-5.1-FP8 and models of its class "
-        "GlmMoeDsaForCausalLM lost accuracy in SGLang (#22671, #27661); not measured for vLLM\n    hint: leave kv-cache-dtype at auto (the model's BF16; "
-        "vLLM has no per-GPU FP8 default) unless you evaluated it"
+        "GlmMoeDsaForCausalLM lost accuracy in SGLang (#22671, #27661); not measured for vLLM\n"
+        "    hint: leave kv-cache-dtype at auto (the model's BF16; vLLM has no per-GPU FP8 default) unless you "
+        "evaluated it"
     ]
 
 
