@@ -164,4 +164,3 @@ def test_deepseek_v32_uses_fp8_kv_by_design_and_no_fp8_kv_rule_fires(tmp_path, p
 )
 def test_glm51_in_the_same_project_still_gets_them(tmp_path, parent, body, code):
     assert f"team/profiles/mine.yaml:4:3: {code}" in validate_in_project(tmp_path, parent, body)
-
