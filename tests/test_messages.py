@@ -31,6 +31,25 @@ def validate_errors(path) -> str:
             "    hint: did you mean 'B200'? (case matters)",
         ),
         (
+            "gpu:\n  type: B300+\n",
+            "4:3: error: gpu.type: 'B300+' is not one of 'T4', 'L4', 'A10', 'L40S', 'A100', 'A100-40GB', 'A100-80GB', "
+            "'RTX-PRO-6000', 'H100', 'H100!', 'H200', 'B200', 'B200+', 'B300'\n"
+            "    hint: did you mean 'B300'?",
+        ),
+        (
+            "server:\n  cpu: 0.1\n",
+            "4:3: error: server.cpu: 0.1 is not a valid value\n    hint: CPU cores reserved for the serving container "
+            "(@app.server / @app.cls `cpu=`): a number, at least 0.125 (https://modal.com/docs/guide/resources), or "
+            "[request, limit] to also cap it (modal/app.py, App.server). Unset: Modal's default. `plan` prices the "
+            "request.",
+        ),
+        (
+            'server:\n  memory: "96GiB"\n',
+            "4:3: error: server.memory: '96GiB' is not a valid value\n    hint: Memory in MiB reserved for the serving "
+            "container (`memory=`): an integer, or [request, limit] to also cap it. Unset: Modal's default. `plan` "
+            "prices the request.",
+        ),
+        (
             'gpu: "B200:8"\n',
             "3:1: error: gpu: 'B200:8' is a string, expected a mapping\n"
             "    hint: write a mapping: `gpu: {type: B200, count: 8}`",
@@ -56,7 +75,17 @@ def validate_errors(path) -> str:
             "    hint: did you mean scaling.max_containers? (a key of that section, not of this level)",
         ),
     ],
-    ids=["gpu-type-case", "gpu-as-string", "flag-with-dashes", "flag-with-underscores", "choice", "misplaced-key"],
+    ids=[
+        "gpu-type-case",
+        "gpu-type-typo",
+        "cpu-too-small",
+        "memory-with-unit",
+        "gpu-as-string",
+        "flag-with-dashes",
+        "flag-with-underscores",
+        "choice",
+        "misplaced-key",
+    ],
 )
 def test_a_common_mistake_gets_the_hint_that_fixes_it(tmp_path, body, expected):
     profile = child(tmp_path, body)

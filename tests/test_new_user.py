@@ -114,7 +114,7 @@ def test_a_new_user_adds_a_model_writes_a_profile_and_renders_it(hub, tmp_path):
     facts.write_text(written)
 
     valid = run("validate", "qwen3-8b-l40s", "--strict")
-    assert (valid.returncode, valid.stdout.splitlines()[0]) == (0, "profiles/qwen3-8b-l40s.yaml: valid (1 notes)")
+    assert (valid.returncode, valid.stdout.splitlines()[0]) == (0, "profiles/qwen3-8b-l40s.yaml: valid (2 notes)")
 
     rendered = run("render", "qwen3-8b-l40s")
     assert (rendered.returncode, rendered.stdout) == (0, "generated/qwen3-8b-l40s/deploy.py: written\n")

@@ -405,3 +405,65 @@ def test_a_gpu_with_no_known_price_is_planned_without_a_cost_and_without_a_chart
         "so there is no cost to chart\n"
     )
     assert not (tmp_path / "cost.svg").exists()
+
+
+def test_no_max_containers_is_planned_as_no_cap_and_an_unbounded_worst_case(tmp_path, capsys):
+    profile = child(tmp_path, "scaling:\n  max_containers: null\n", parent="smoke")
+    checked = check(str(profile))
+    report = plan(checked.profile, checked.catalog)
+    why = "Modal starts as many replicas as traffic asks for"
+    assert report["concurrency"]["max_replicas"] == {
+        "label": "replicas at most",
+        "value": None,
+        "unit": "replicas",
+        "source": "scaling.max_containers unset",
+        "why": why,
+        "none": "no cap",
+    }
+    assert report["concurrency"]["fleet_ceiling"]["value"] is None
+    assert report["cost"]["ceiling"]["total_usd"]["value"] is None
+    assert (
+        "scaling.max_containers is unset: Modal caps neither the replicas nor the spend under load. "
+        "Set it to bound both."
+    ) in report["notes"]
+    assert run_plan(str(profile)) == 0
+    rows = [" ".join(line.split()) for line in capsys.readouterr().out.splitlines()]
+    assert f"replicas at most no cap ({why}) scaling.max_containers unset" in rows
+    assert f"fleet in-flight ceiling unbounded ({why}) scaling.max_containers unset" in rows
+    assert f"every replica up all month unbounded ({why}) scaling.max_containers unset" in rows
+
+
+def test_a_capped_fleet_has_a_worst_case_of_every_replica_up_all_month():
+    report = planned("smoke")
+    rate = report["cost"]["model"]["replica_usd_per_hour"]["value"]
+    replicas = report["concurrency"]["max_replicas"]["value"]
+    ceiling = report["cost"]["ceiling"]["total_usd"]
+    assert ceiling["value"] == pytest.approx(replicas * 720 * rate)
+    assert ceiling["source"] == "replicas at most x 720 h x replica price"
+
+
+def test_reserved_container_cpu_and_memory_are_priced_at_their_request(tmp_path):
+    profile = child(tmp_path, "server:\n  cpu: 8\n  memory: [98304, 131072]\n", parent="smoke")
+    checked = check(str(profile))
+    cost = plan(checked.profile, checked.catalog)["cost"]
+    table = prices()
+    cpu_rate, memory_rate = 8 * table["cpu_usd_per_core_second"] * 3600, 96 * table["memory_usd_per_gib_second"] * 3600
+    assert cost["cpu_usd_per_hour"] == {
+        "label": "container cpu, 8 cores",
+        "value": round(cpu_rate, 4),
+        "unit": "USD/h",
+        "source": f"server.cpu ({profile}:4) x data/prices.yaml cpu_usd_per_core_second x 3600",
+    }
+    assert cost["memory_usd_per_hour"]["source"] == (
+        f"server.memory ({profile}:5) (the request of [request, limit]) x data/prices.yaml memory_usd_per_gib_second "
+        "x 3600"
+    )
+    gpu = table["gpu_usd_per_hour"]["L4"]
+    replica = cost["model"]["replica_usd_per_hour"]
+    assert replica["value"] == pytest.approx(gpu + cpu_rate + memory_rate, abs=1e-4)
+    assert replica["source"] == "(GPU price x GPUs per replica + container cpu + container memory) x region multiplier"
+    notes = plan(checked.profile, checked.catalog)["notes"]
+    assert notes[0] == (
+        "Costs are GPU plus the container's server.cpu and server.memory at the request; Modal bills the greater of "
+        "request and use (docs/sources.md#modal-resources) (data/prices.yaml)."
+    )

@@ -96,9 +96,9 @@ def test_modal_objects_carry_the_profile_values(name):
         assert server.compute_regions == ([scaling["region"]] if scaling["region"] else None)
         assert autoscaler.target_concurrency_float == target
         assert function.info().concurrency_info.max_inputs == limit
-        assert (autoscaler.min_containers, autoscaler.max_containers) == (
+        assert (autoscaler.min_containers, told["max_containers"]) == (
             scaling["min_containers"],
-            scaling["max_containers"],
+            scaling.get("max_containers"),  # unset: no cap
         )
         assert autoscaler.scaledown_window == scaling["scaledown_window"]
         assert autoscaler.buffer_containers == (scaling["buffer_containers"] or 0)
@@ -116,15 +116,15 @@ def test_modal_objects_carry_the_profile_values(name):
         web = server.method_details["serve"]
         assert web.unauthenticated is profile["server"]["unauthenticated"]
         autoscaler = told["autoscaler_settings"]
-        assert (autoscaler.min_containers, autoscaler.max_containers, autoscaler.scaledown_window) == (
+        assert (autoscaler.min_containers, told["max_containers"], autoscaler.scaledown_window) == (
             scaling["min_containers"],
-            scaling["max_containers"],
+            scaling.get("max_containers"),
             scaling["scaledown_window"],
         )
     assert server.gpus == [(gpu["type"], gpu["count"])]
+    # The weights, and the compile cache where the profile has one.
     assert {path: mount.name for path, mount in server.volumes.items()} == {
-        volumes["weights"]["mount"]: volumes["weights"]["name"],
-        volumes["compile_cache"]["mount"]: volumes["compile_cache"]["name"],
+        volume["mount"]: volume["name"] for volume in volumes.values()
     }
     assert server.secrets == secret_infos(profile["secrets"]["api_key"])
 
@@ -314,3 +314,80 @@ def test_a_comment_cannot_break_out_of_its_line(tmp_path):
     assert '        # end """ \' \\ \\t tab \\u202e bidi \u00e9\n' in source
     cmd_lines = source.split("def _build_sglang_cmd")[1].split("# fmt: on")[0]
     assert '"--mem-fraction-static", "0.85",' in cmd_lines
+
+
+def load_render(tmp_path, source: str):
+    path = tmp_path / "deploy.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(f"deploy_{tmp_path.name.replace('-', '_')}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def served_function(deploy, interface: str):
+    return (
+        deploy.Server._get_service_function() if interface == "server" else deploy.Server._get_class_service_function()
+    )
+
+
+@pytest.mark.parametrize("interface", ["server", "cls"])
+def test_container_cpu_memory_and_disk_reach_modal_as_set(tmp_path, interface):
+    body = (
+        f"server:\n  interface: {interface}\n  cpu: [8, 16]\n  memory: 98304\n  ephemeral_disk: 524288\n"
+        "scaling:\n  max_inputs: 16\n"
+    )
+    source = render_deployment(check(str(child(tmp_path, body, parent="smoke"))).deployment)
+    assert "    cpu=(8, 16),\n    memory=98304,\n    ephemeral_disk=524288,\n" in source
+    info = served_function(load_render(tmp_path, source), interface).info()
+    assert (info.cpu, info.memory_mib, info.ephemeral_disk_mib) == ((8, 16), 98304, 524288)
+
+
+@pytest.mark.parametrize("interface", ["server", "cls"])
+def test_an_unset_container_reservation_is_left_to_modal(tmp_path, interface):
+    source = render_deployment(
+        check(str(child(tmp_path, f"server:\n  interface: {interface}\n", parent="smoke"))).deployment
+    )
+    info = served_function(load_render(tmp_path, source), interface).info()
+    assert (info.cpu, info.memory_mib, info.ephemeral_disk_mib) == (None, None, None)
+
+
+@pytest.mark.parametrize("interface", ["server", "cls"])
+def test_max_containers_unset_means_no_cap_as_on_modal(tmp_path, interface):
+    body = f"server:\n  interface: {interface}\nscaling:\n  max_inputs: 16\n  max_containers: null\n"
+    source = render_deployment(check(str(child(tmp_path, body, parent="smoke"))).deployment)
+    assert "max_containers=" not in source
+    told = modal_told(served_function(load_render(tmp_path, source), interface))
+    assert told["max_containers"] is None
+    assert told["autoscaler_settings"].HasField("max_containers") is False
+
+
+@pytest.mark.parametrize("interface", ["server", "cls"])
+def test_a_profile_with_no_compile_step_and_no_cache_volume_mounts_only_the_weights(tmp_path, interface):
+    body = f"server:\n  interface: {interface}\nscaling:\n  max_inputs: 16\nvolumes:\n  compile_cache: null\n"
+    deployment = check(str(child(tmp_path, body, parent="smoke"))).deployment
+    source = render_deployment(deployment)
+    assert "cache_volume" not in source and "CACHE_VOLUME" not in source and "CACHE_MOUNT" not in source
+    assert (
+        "# No compile step and no compile-cache volume (volumes.compile_cache unset): JIT caches\n"
+        "# stay on the container's disk and each cold start rebuilds them.\n"
+        'CACHE_DIR = f"/root/.cache/jit/{GPU_ARCH}-{IMAGE_SLUG}"\n'
+    ) in source
+    deploy = load_render(tmp_path, source)
+    weights = deployment.profile.data["volumes"]["weights"]
+    info = served_function(deploy, interface).info()
+    assert {path: mount.name for path, mount in info.volumes.items()} == {weights["mount"]: weights["name"]}
+    assert {path: mount.name for path, mount in deploy.verify_setup.info().volumes.items()} == {
+        weights["mount"]: weights["name"]
+    }
+
+
+def test_a_cluster_reserves_the_container_resources_on_every_node_and_may_have_no_cap(tmp_path):
+    body = "server:\n  cpu: 32\n  memory: 524288\nscaling:\n  max_containers: null\n"
+    deployment = check(str(child(tmp_path, body, parent="glm-5.1-fp8-h100x16"))).deployment
+    source = render_deployment(deployment)
+    assert "max_containers=" not in source
+    function = load_render(tmp_path, source).Server._get_service_function()
+    info = function.info()
+    assert (info.cluster_info.size, info.cpu, info.memory_mib) == (deployment.profile.data["gpu"]["nodes"], 32, 524288)
+    assert modal_told(function)["max_containers"] is None

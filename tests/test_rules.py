@@ -304,6 +304,31 @@ def test_modal_scaling_limits_checked_before_deploy(tmp_path, body, expected):
     assert findings(profile, "modal-scaling") == [f"{profile}:{expected}"]
 
 
+@covers("server-resources")
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            "server:\n  cpu: [16, 8]\n",
+            "4:3: error[server-resources]: server.cpu: limit 8 cores is below the request 16 cores: Modal refuses it\n"
+            "    hint: give [request, limit] with the limit at least the request, e.g. [16, 16]",
+        ),
+        (
+            "server:\n  memory: [65536, 1024]\n",
+            "4:3: error[server-resources]: server.memory: limit 1024 MiB is below the request 65536 MiB: Modal "
+            "refuses it\n    hint: give [request, limit] with the limit at least the request, e.g. [65536, 65536]",
+        ),
+    ],
+    ids=["cpu", "memory"],
+)
+def test_a_container_limit_below_its_request_is_refused_before_deploy(tmp_path, body, expected):
+    profile = child(tmp_path, body)
+    assert findings(profile, "server-resources") == [f"{profile}:{expected}"]
+    result = run_cli("render", str(profile), "--out", str(tmp_path / "out"))
+    assert result.returncode == 1 and f"{profile}:{expected}\n" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
 @covers("idle-sglang-slots")
 def test_fewer_modal_inputs_than_sglang_slots_is_a_note(tmp_path):
     profile = child(tmp_path, "server:\n  interface: cls\nscaling:\n  max_inputs: 16\n")
@@ -732,3 +757,45 @@ def test_the_memory_rule_and_the_planner_share_one_kv_pool(tmp_path, name):
     ]
     exact = child(tmp_path, f"sglang:\n  context-length: {tokens}\n", parent=name, name="exact")
     assert findings(exact, "memory-fit") == []
+
+
+@covers("compile-cache-missing")
+@pytest.mark.parametrize(
+    ("parent", "hint"),
+    [
+        (
+            "b200-prod",
+            "add volumes.compile_cache: {name: APP-kernels-sm100, mount: /cache}, or set "
+            "lifecycle.compile.enabled: false (a model with no FP8 kernels has nothing to precompile)",
+        ),
+        (
+            "glm-5.1-h200-vllm",
+            "add volumes.compile_cache: {name: APP-kernels-sm90, mount: /cache}, or set `vllm: {enforce-eager: true}`",
+        ),
+    ],
+    ids=["sglang-precompile", "vllm-torch-compile"],
+)
+def test_a_compile_step_without_a_compile_cache_volume_is_refused(tmp_path, parent, hint):
+    profile = child(tmp_path, "volumes:\n  compile_cache: null\n", parent=parent)
+    step = "the DeepGEMM precompile" if parent == "b200-prod" else "vLLM's torch.compile at first start"
+    hint = hint.replace("APP", load_profile(parent).get("app", "name"))
+    assert findings(profile, "compile-cache-missing") == [
+        f"{profile}:3:1: error[compile-cache-missing]: volumes: {step} writes its kernels to the compile-cache "
+        f"volume, and volumes.compile_cache is not set\n    hint: {hint}"
+    ]
+    result = run_cli("render", str(profile), "--out", str(tmp_path / "out"))
+    assert result.returncode == 1 and "error[compile-cache-missing]" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()
+
+
+@covers("compile-cache-unused")
+def test_a_compile_cache_volume_with_no_compile_step_is_a_note(tmp_path):
+    profile = child(tmp_path, "volumes:\n  compile_cache: {name: probe-jit-sm89, mount: /jit}\n", parent="smoke")
+    assert findings(profile, "compile-cache-unused") == [
+        f"{profile}:4:3: info[compile-cache-unused]: volumes.compile_cache: this profile has no compile step: the "
+        "compile-cache volume keeps only the JIT caches (Triton, FlashInfer) across cold starts\n"
+        "    hint: keep it to start faster, or remove volumes.compile_cache and let each cold start rebuild them"
+    ]
+    without = child(tmp_path, "volumes:\n  compile_cache: null\n", parent="smoke", name="without")
+    assert findings(without, "compile-cache-unused") == []
+    assert findings(without, "compile-cache-missing") == []

@@ -15,7 +15,16 @@ from deploygen.load import ResolvedProfile
 from deploygen.load.yaml_source import display_path
 from deploygen.memory import memory_per_gpu
 from deploygen.models.facts import KV_DTYPE_BYTES
-from deploygen.plan.cost import DAYS_PER_MONTH, HOURS_PER_MONTH, PRICES, cost_section, decimal, prices
+from deploygen.plan.cost import (
+    DAYS_PER_MONTH,
+    HOURS_PER_MONTH,
+    NO_CAP,
+    PRICES,
+    cost_section,
+    decimal,
+    max_replicas,
+    prices,
+)
 from deploygen.plan.quantities import flag_source, models_file, quantity, where
 from deploygen.sglang.catalog import Catalog
 from deploygen.validate import derived
@@ -286,19 +295,32 @@ def _concurrency(profile: ResolvedProfile, running: int | None, running_source: 
     # Modal counts containers; a replica of a multi-node profile is a cluster of `nodes` of them.
     nodes = profile.data["gpu"]["nodes"]
     per = f" / gpu.nodes {nodes}" if nodes > 1 else ""
-    replicas = scaling["max_containers"] // nodes
     out["min_replicas"] = quantity(
         "replicas kept warm",
         scaling["min_containers"] // nodes,
         "replicas",
         where(profile, "scaling", "min_containers") + per,
     )
-    out["max_replicas"] = quantity(
-        "replicas at most", replicas, "replicas", where(profile, "scaling", "max_containers") + per
-    )
-    out["fleet_ceiling"] = quantity(
-        "fleet in-flight ceiling", replicas * effective, "requests", "replicas at most x effective per replica"
-    )
+    replicas = max_replicas(profile)
+    if replicas is None:
+        out["max_replicas"] = quantity(
+            "replicas at most", None, "replicas", "scaling.max_containers unset", why=NO_CAP, none="no cap"
+        )
+        out["fleet_ceiling"] = quantity(
+            "fleet in-flight ceiling",
+            None,
+            "requests",
+            "scaling.max_containers unset",
+            why=NO_CAP,
+            none="unbounded",
+        )
+    else:
+        out["max_replicas"] = quantity(
+            "replicas at most", replicas, "replicas", where(profile, "scaling", "max_containers") + per
+        )
+        out["fleet_ceiling"] = quantity(
+            "fleet in-flight ceiling", replicas * effective, "requests", "replicas at most x effective per replica"
+        )
     target = scaling.get("target_inputs")
     out["scale_out_at"] = quantity(
         "new replica (a cold start) once every warm one has",
@@ -402,9 +424,22 @@ def plan(profile: ResolvedProfile, catalog: Catalog | VllmCatalog, *, active_hou
     cold_start = _cold_start(profile)
     cost, notes_of_cost = cost_section(profile, active_hours, cold_start["total_slow_cached_s"]["value"])
     priced = "model" in cost
+    rates = {
+        "cpu": f"CPU (${decimal(prices()['cpu_usd_per_core_second'])}/core-s)",
+        "memory": f"memory (${decimal(prices()['memory_usd_per_gib_second'])}/GiB-s)",
+    }
+    reserved = [name for name in rates if data["server"].get(name) is not None]
+    if not reserved:
+        container_note = f"Costs are GPU only: {rates['cpu']} and {rates['memory']} are billed on top ({PRICES})."
+    else:
+        others = [rate for name, rate in rates.items() if name not in reserved]
+        container_note = (
+            f"Costs are GPU plus the container's {' and '.join(f'server.{n}' for n in reserved)} at the request; "
+            "Modal bills the greater of request and use (docs/sources.md#modal-resources)"
+            + (f"; {others[0]} is billed on top ({PRICES})." if others else f" ({PRICES}).")
+        )
     cost_notes = [
-        f"Costs are GPU only: CPU (${decimal(prices()['cpu_usd_per_core_second'])}/core-s) and memory "
-        f"(${decimal(prices()['memory_usd_per_gib_second'])}/GiB-s) are billed on top ({PRICES}).",
+        container_note,
         f"A month is {DAYS_PER_MONTH} days ({HOURS_PER_MONTH} h). Scale-to-zero assumes one activation a day "
         "and one replica's worth of traffic.",
         "Business hours: traffic falls inside the cron-covered hours first; the rest is billed like "
@@ -444,6 +479,11 @@ def plan(profile: ResolvedProfile, catalog: Catalog | VllmCatalog, *, active_hou
         notes.append(
             "Linear-attention state slots can cap running requests below max-running-requests "
             "(SGLang sizes them from the state pool); speculative decoding reserves more state, not modelled."
+        )
+    if max_replicas(profile) is None:
+        notes.append(
+            "scaling.max_containers is unset: Modal caps neither the replicas nor the spend under load. "
+            "Set it to bound both."
         )
     worst = cold_start["total_slow_uncached_s"]["value"]
     health = cold_start["health_timeout_s"]["value"]

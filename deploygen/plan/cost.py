@@ -34,6 +34,44 @@ def prices() -> dict[str, Any]:
     return read_data(PRICES_PATH)
 
 
+# Why a profile without scaling.max_containers has no ceiling: Modal's default is no cap.
+NO_CAP = "Modal starts as many replicas as traffic asks for"
+
+
+def container_reservations(profile: ResolvedProfile) -> dict[str, tuple[str, float, str]]:
+    """The serving container's priced reservations: {"cpu" | "memory": (label, USD/h, source)}, only
+    those the profile sets."""
+    server, table = profile.data["server"], prices()
+    out = {}
+    for name, unit_price, per in (
+        ("cpu", "cpu_usd_per_core_second", "cores"),
+        ("memory", "memory_usd_per_gib_second", "GiB"),
+    ):
+        value = server.get(name)
+        if value is None:
+            continue
+        request = value[0] if isinstance(value, list) else value
+        amount = request / 1024 if name == "memory" else request  # memory is in MiB, priced per GiB
+        pair = " (the request of [request, limit])" if isinstance(value, list) else ""
+        out[name] = (
+            f"container {name}, {amount:g} {per}",
+            amount * table[unit_price] * 3600,
+            f"{where(profile, 'server', name)}{pair} x {PRICES} {unit_price} x 3600",
+        )
+    return out
+
+
+def container_terms(reserved: dict[str, tuple[str, float, str]]) -> str:
+    """The reserved CPU and memory in a price formula: " + container cpu + container memory"."""
+    return "".join(f" + container {name}" for name in reserved)
+
+
+def max_replicas(profile: ResolvedProfile) -> int | None:
+    """The replicas Modal may run at once (containers / gpu.nodes); None without a cap."""
+    cap = profile.data["scaling"].get("max_containers")
+    return None if cap is None else cap // profile.data["gpu"]["nodes"]
+
+
 @dataclass(frozen=True)
 class CostModel:
     """Monthly GPU cost of one deployment under the three strategies, as a function of active hours a day."""
@@ -194,8 +232,12 @@ def cost_section(
         )
     else:
         multiplier, region_source = 1.0, "scaling.region unset: Modal picks the region, no surcharge"
+    # The container's reserved CPU and memory (server.cpu, server.memory), billed per container at
+    # least at the request: a [request, limit] pair is priced at its request.
+    reserved = container_reservations(profile)
+    container_rate = sum(usd for _, usd, _ in reserved.values())
     # A cluster bills every node: the price per node-hour times the nodes of a replica.
-    node_rate = gpu_price * count * multiplier
+    node_rate = (gpu_price * count + container_rate) * multiplier
     rate = node_rate * nodes
     window = data["scaling"]["scaledown_window"]
 
@@ -224,13 +266,20 @@ def cost_section(
         "gpu_count": quantity(
             "GPUs per node" if nodes > 1 else "GPUs per replica", count, "GPUs", where(profile, "gpu", "count")
         ),
+        **{
+            f"{name}_usd_per_hour": quantity(label, round(usd, 4), "USD/h", source)
+            for name, (label, usd, source) in reserved.items()
+        },
         "region_multiplier": quantity("region multiplier", multiplier, "x", region_source),
         "active_hours_per_day": quantity("active hours per day", active_hours, "h/day", "--active-hours"),
     }
     if nodes > 1:
         out["nodes"] = quantity("nodes per replica", nodes, "nodes", where(profile, "gpu", "nodes"))
         out["node_usd_per_hour"] = quantity(
-            "price per node-hour", round(node_rate, 4), "USD/h", "GPU price x GPUs per node x region multiplier"
+            "price per node-hour",
+            round(node_rate, 4),
+            "USD/h",
+            f"(GPU price x GPUs per node{container_terms(reserved)}) x region multiplier",
         )
     out["model"] = {
         "replica_usd_per_hour": quantity(
@@ -239,7 +288,7 @@ def cost_section(
             "USD/h",
             "price per node-hour x nodes per replica"
             if nodes > 1
-            else "GPU price x GPUs per replica x region multiplier",
+            else f"(GPU price x GPUs per replica{container_terms(reserved)}) x region multiplier",
         ),
         "scaledown_window_s": quantity(
             "idle tail per activation", window, "s", where(profile, "scaling", "scaledown_window")
@@ -358,6 +407,18 @@ def cost_section(
             round(model.always_on(active_hours), 2),
             "USD/month",
             f"always-on replicas x {HOURS_PER_MONTH} h x replica price",
+        ),
+    }
+    replicas = max_replicas(profile)
+    out["ceiling"] = {
+        "total_usd": quantity(
+            "every replica up all month",
+            None if replicas is None else round(replicas * HOURS_PER_MONTH * rate, 2),
+            "USD/month",
+            "scaling.max_containers unset"
+            if replicas is None
+            else f"replicas at most x {HOURS_PER_MONTH} h x replica price",
+            **({"why": NO_CAP, "none": "unbounded"} if replicas is None else {}),
         ),
     }
     out["break_even"] = {

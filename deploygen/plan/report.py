@@ -71,6 +71,8 @@ def render_table(report: dict[str, Any]) -> str:
             + _rows(cost["business_hours"], "    ")
             + heading("always_on", "Always-on")
             + _rows(cost["always_on"], "    ")
+            + [("  Spend ceiling (max_containers)", "", "")]
+            + _rows(cost["ceiling"], "    ")
             + [("  Break-even active hours", "", "")]
             + _rows(cost["break_even"], "    ")
         )

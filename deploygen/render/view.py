@@ -48,6 +48,21 @@ CONSTANT_FLAGS = {
 }
 
 
+CACHE_FOLDER = [
+    "One cache folder per architecture and image: a new GPU or image compiles afresh instead of",
+    "loading stale kernels, and JIT caches survive cold starts (15 minutes of JIT per start",
+    "otherwise).",
+]
+
+# The serving container's resources a profile may set (server.*): Modal's own argument names.
+CONTAINER_RESOURCES = ("cpu", "memory", "ephemeral_disk")
+
+
+def resource_literal(value: Any) -> str:
+    """A reservation as Modal takes it: a number, or a (request, limit) tuple."""
+    return f"({py_literal(value[0])}, {py_literal(value[1])})" if isinstance(value, list) else py_literal(value)
+
+
 @dataclass(frozen=True)
 class Line:
     """One line of code, with the comment lines (already `# `-prefixed) that stand above it."""
@@ -107,6 +122,7 @@ class View:
     api_key_secret: bool
     download: tuple[Line, ...]
     compile: tuple[Line, ...] | None  # None: no DeepGEMM precompile
+    cache_volume: bool  # False: no volumes.compile_cache, JIT caches on the container's disk
     compile_off_comments: tuple[str, ...]  # why there is none
     warmup: bool
     interface: str  # "server" (@app.server) or "cls" (@app.cls + @modal.web_server)
@@ -213,6 +229,7 @@ class _Builder:
                 self.kwarg("memory", ("lifecycle", "download", "memory")),
             ),
             compile=(self.kwarg("timeout", ("lifecycle", "compile", "timeout"), seconds),) if compile_on else None,
+            cache_volume="compile_cache" in data["volumes"],
             compile_off_comments=self.compile_off_comments(compile_on),
             warmup=lifecycle["warmup"]["enabled"],
             interface=data["server"]["interface"],
@@ -350,20 +367,27 @@ class _Builder:
             blank,
             self.constant("WEIGHTS_VOLUME", ("volumes", "weights", "name")),
             self.constant("WEIGHTS_MOUNT", ("volumes", "weights", "mount")),
-            self.constant("CACHE_VOLUME", ("volumes", "compile_cache", "name")),
-            self.constant("CACHE_MOUNT", ("volumes", "compile_cache", "mount")),
-            Line(
-                f"IMAGE_SLUG = {py_literal(slug)}",
-                comment_block(
-                    [
-                        "One cache folder per architecture and image: a new GPU or image compiles afresh instead of",
-                        "loading stale kernels, and JIT caches survive cold starts (15 minutes of JIT per start",
-                        "otherwise).",
-                    ]
-                ),
-            ),
-            Line('CACHE_DIR = f"{CACHE_MOUNT}/{GPU_ARCH}-{IMAGE_SLUG}"'),
         ]
+        if "compile_cache" in data["volumes"]:
+            lines += [
+                self.constant("CACHE_VOLUME", ("volumes", "compile_cache", "name")),
+                self.constant("CACHE_MOUNT", ("volumes", "compile_cache", "mount")),
+                Line(f"IMAGE_SLUG = {py_literal(slug)}", comment_block(CACHE_FOLDER)),
+                Line('CACHE_DIR = f"{CACHE_MOUNT}/{GPU_ARCH}-{IMAGE_SLUG}"'),
+            ]
+        else:
+            lines += [
+                Line(f"IMAGE_SLUG = {py_literal(slug)}"),
+                Line(
+                    'CACHE_DIR = f"/root/.cache/jit/{GPU_ARCH}-{IMAGE_SLUG}"',
+                    comment_block(
+                        [
+                            "No compile step and no compile-cache volume (volumes.compile_cache unset): JIT caches",
+                            "stay on the container's disk and each cold start rebuilds them.",
+                        ]
+                    ),
+                ),
+            ]
         if compile_on:
             key = '"gpu_type": GPU_TYPE, "gpu_arch": GPU_ARCH, "sglang_version": SGLANG_VERSION, "image": SGLANG_IMAGE'
             if data["gpu"]["nodes"] > 1:
@@ -422,14 +446,19 @@ class _Builder:
         lines = [Line(f"image={image},"), Line('gpu=f"{GPU_TYPE}:{GPU_COUNT}",'), Line("volumes=VOLUME_MOUNTS,")]
         if self.data["secrets"]["api_key"]:
             lines.append(Line("secrets=[modal.Secret.from_name(API_KEY_SECRET)],"))
-        return lines
+        return lines + self.resources()
+
+    def resources(self) -> list[Line]:
+        """The container's reservations where the profile sets them; [request, limit] is Modal's tuple."""
+        server = self.data["server"]
+        return [self.kwarg(name, ("server", name), resource_literal) for name in CONTAINER_RESOURCES if name in server]
 
     def scaling(self) -> list[Line]:
         scaling = self.data["scaling"]
-        lines = [
-            self.kwarg("min_containers", ("scaling", "min_containers")),
-            self.kwarg("max_containers", ("scaling", "max_containers")),
-        ]
+        lines = [self.kwarg("min_containers", ("scaling", "min_containers"))]
+        # Unset: no max_containers argument, Modal's own "no cap".
+        if scaling.get("max_containers") is not None:
+            lines.append(self.kwarg("max_containers", ("scaling", "max_containers")))
         if scaling.get("buffer_containers") is not None:
             lines.append(self.kwarg("buffer_containers", ("scaling", "buffer_containers")))
         if scaling.get("scaleup_window") is not None:
@@ -563,6 +592,7 @@ class _Builder:
     def cluster_server(self) -> tuple[Line, ...]:
         scaling = self.data["scaling"]
         lines = [
+            *self.resources(),
             self.kwarg(
                 "startup_timeout",
                 ("scaling", "startup_timeout"),
@@ -574,7 +604,11 @@ class _Builder:
                 ("scaling", "min_containers"),
                 default=("Modal counts containers: multiples of CLUSTER_SIZE, one cluster per replica.",),
             ),
-            self.kwarg("max_containers", ("scaling", "max_containers")),
+            *(
+                [self.kwarg("max_containers", ("scaling", "max_containers"))]
+                if scaling.get("max_containers") is not None
+                else []
+            ),
             self.kwarg("scaledown_window", ("scaling", "scaledown_window"), seconds),
             Line(
                 f"target_concurrency={py_literal(scaling['target_inputs'] or scaling['max_inputs'])},",

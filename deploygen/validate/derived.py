@@ -95,6 +95,14 @@ def gpu_family(profile: ResolvedProfile) -> str:
     return gpu_facts()[profile.data["gpu"]["type"]]["family"]
 
 
+def compile_step(profile: ResolvedProfile) -> str | None:
+    """What this deployment compiles into the compile-cache volume (None: nothing): SGLang's DeepGEMM
+    precompile (lifecycle.compile.enabled), or vLLM's torch.compile at its first start (unless eager)."""
+    if profile.data["engine"] == "vllm":
+        return None if profile.data.get("vllm", {}).get("enforce-eager") else "vLLM's torch.compile at first start"
+    return "the DeepGEMM precompile" if profile.data["lifecycle"]["compile"]["enabled"] else None
+
+
 def kv_cache_dtype(profile: ResolvedProfile) -> tuple[str, bool]:
     """The KV cache dtype SGLang will use, and whether the profile chose it (False: SGLang's `auto`)."""
     flag = profile.flag("kv-cache-dtype")

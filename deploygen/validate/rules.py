@@ -527,7 +527,7 @@ def shutdown_budget(profile: ResolvedProfile) -> Iterator[Finding]:
 @rule("modal-scaling", Severity.ERROR, "docs/sources.md#modal-checks: checked by Modal only at deploy time")
 def modal_scaling(profile: ResolvedProfile) -> Iterator[Finding]:
     scaling = profile.data["scaling"]
-    if scaling["min_containers"] > scaling["max_containers"]:
+    if scaling.get("max_containers") is not None and scaling["min_containers"] > scaling["max_containers"]:
         yield Finding(
             f"min_containers {scaling['min_containers']} > max_containers {scaling['max_containers']}",
             ("scaling", "min_containers"),
@@ -551,6 +551,23 @@ def modal_scaling(profile: ResolvedProfile) -> Iterator[Finding]:
             ("scaling", "target_inputs"),
             "target_inputs must be at most max_inputs",
         )
+
+
+@rule(
+    "server-resources",
+    Severity.ERROR,
+    "https://github.com/modal-labs/modal-client/blob/main/modal/_resources.py: no limit below the request",
+)
+def server_resources(profile: ResolvedProfile) -> Iterator[Finding]:
+    server = profile.data["server"]
+    for name, unit in (("cpu", "cores"), ("memory", "MiB")):
+        value = server.get(name)
+        if isinstance(value, list) and value[1] < value[0]:
+            yield Finding(
+                f"limit {value[1]:g} {unit} is below the request {value[0]:g} {unit}: Modal refuses it",
+                ("server", name),
+                f"give [request, limit] with the limit at least the request, e.g. [{value[0]:g}, {value[0]:g}]",
+            )
 
 
 def _replica_limit(profile: ResolvedProfile) -> tuple[str, int | None, tuple[str, ...]]:
@@ -872,19 +889,21 @@ def keepalive_interval(profile: ResolvedProfile) -> Iterator[Finding]:
 @rule("volumes", Severity.ERROR, "docs/sources.md#modal-volumes: distinct names and mount paths")
 def volumes_distinct(profile: ResolvedProfile) -> Iterator[Finding]:
     volumes = profile.data["volumes"]
-    if volumes["weights"]["name"] == volumes["compile_cache"]["name"]:
-        yield Finding(
-            "weights and compile cache share one volume",
-            ("volumes", "compile_cache", "name"),
-            "give the compile cache its own volume",
-        )
-    a, b = volumes["weights"]["mount"], volumes["compile_cache"]["mount"]
-    if a == b or a.startswith(b + "/") or b.startswith(a + "/"):
-        yield Finding(
-            f"mount paths {a} and {b} overlap",
-            ("volumes", "compile_cache", "mount"),
-            "mount each volume on its own path",
-        )
+    a = volumes["weights"]["mount"]
+    if "compile_cache" in volumes:
+        if volumes["weights"]["name"] == volumes["compile_cache"]["name"]:
+            yield Finding(
+                "weights and compile cache share one volume",
+                ("volumes", "compile_cache", "name"),
+                "give the compile cache its own volume",
+            )
+        b = volumes["compile_cache"]["mount"]
+        if a == b or a.startswith(b + "/") or b.startswith(a + "/"):
+            yield Finding(
+                f"mount paths {a} and {b} overlap",
+                ("volumes", "compile_cache", "mount"),
+                "mount each volume on its own path",
+            )
     if profile.data["model"]["weights_layout"] == "path" and not profile.data["model"]["path"].startswith(a + "/"):
         yield Finding(
             f"model.path {profile.data['model']['path']} is not inside the weights mount {a}",
@@ -923,6 +942,34 @@ def weights_layout(profile: ResolvedProfile) -> Iterator[Finding]:
             f"({profile.data['volumes']['weights']['mount']}) is the cache",
             ("image", "env", "HF_HUB_CACHE"),
             "remove it (mount the weights volume where the cache should be: volumes.weights.mount)",
+        )
+
+
+@rule("compile-cache-missing", Severity.ERROR, "docs/sources.md#jit-caches: compiled kernels live on a volume")
+def compile_cache_missing(profile: ResolvedProfile) -> Iterator[Finding]:
+    step = derived.compile_step(profile)
+    if step and "compile_cache" not in profile.data["volumes"]:
+        off = (
+            "set `vllm: {enforce-eager: true}`"
+            if profile.data["engine"] == "vllm"
+            else "set lifecycle.compile.enabled: false (a model with no FP8 kernels has nothing to precompile)"
+        )
+        volume = f"{profile.data['app']['name']}-kernels-{_arch(profile)}"
+        yield Finding(
+            f"{step} writes its kernels to the compile-cache volume, and volumes.compile_cache is not set",
+            ("volumes",),
+            f"add volumes.compile_cache: {{name: {volume}, mount: /cache}}, or {off}",
+        )
+
+
+@rule("compile-cache-unused", Severity.INFO, "docs/sources.md#jit-caches: what the compile-cache volume holds")
+def compile_cache_unused(profile: ResolvedProfile) -> Iterator[Finding]:
+    if "compile_cache" in profile.data["volumes"] and not derived.compile_step(profile):
+        yield Finding(
+            "this profile has no compile step: the compile-cache volume keeps only the JIT caches (Triton, "
+            "FlashInfer) across cold starts",
+            ("volumes", "compile_cache"),
+            "keep it to start faster, or remove volumes.compile_cache and let each cold start rebuild them",
         )
 
 
