@@ -6,6 +6,7 @@ import pytest
 
 from conftest import child, run_cli
 from deploygen.errors import UserError
+from deploygen.facts import gpu_facts
 from deploygen.load import load_profile
 from deploygen.pipeline import check
 from deploygen.validate.rules import RULES, rule_problems
@@ -799,3 +800,15 @@ def test_a_compile_cache_volume_with_no_compile_step_is_a_note(tmp_path):
     without = child(tmp_path, "volumes:\n  compile_cache: null\n", parent="smoke", name="without")
     assert findings(without, "compile-cache-unused") == []
     assert findings(without, "compile-cache-missing") == []
+
+
+@pytest.mark.parametrize("gpu_type", sorted(name for name, gpu in gpu_facts().items() if gpu["family"] == "sm100"))
+def test_every_gpu_of_the_sm100_family_takes_the_blackwell_paths(tmp_path, gpu_type):
+    """B300 is sm103 but SGLang picks its kernels by compute capability major 10 (data/gpus.yaml family)."""
+    blackwell = child(tmp_path, f"gpu:\n  type: {gpu_type}\n")
+    hopper = child(tmp_path, "gpu:\n  type: H200\n", name="hopper")
+    assert findings(blackwell, "trtllm-needs-blackwell") == [] and findings(blackwell, "deepgemm-arch") == []
+    assert findings(hopper, "trtllm-needs-blackwell") != []
+    unset = child(tmp_path, f"gpu:\n  type: {gpu_type}\nsglang:\n  kv-cache-dtype: null\n", name="unset")
+    assert [line.split(": ", 2)[1] for line in findings(unset, "dsa-kv-dtype")] == ["error[dsa-kv-dtype]"]
+    assert check(str(blackwell)).deployment.gpu_arch == gpu_facts()[gpu_type]["arch"]
