@@ -293,6 +293,8 @@ class Run:
         env = {k: v for k, v in os.environ.items() if not k.startswith("STANDIN_")}
         env.update(
             PYTHONPATH=str(STANDIN),
+            # The stand-in's `sglang` script (`sglang serve`) comes first.
+            PATH=f"{STANDIN / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
             PYTHONUNBUFFERED="1",
             API_KEY=API_KEY,
             STANDIN_CONTROL_DIR=str(self.control),

@@ -45,6 +45,8 @@ class Cluster:
         env = {
             **os.environ,
             "PYTHONPATH": str(ROOT / "tests" / "standin"),
+            # The stand-in's `sglang` script (`sglang serve`) comes first.
+            "PATH": f"{ROOT / 'tests' / 'standin' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
             "PYTHONUNBUFFERED": "1",
             "STANDIN_LOAD_SECONDS": "0.3",
             "STANDIN_WARMUP_SECONDS": "0.2",

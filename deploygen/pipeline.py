@@ -14,7 +14,7 @@ from deploygen.load.yaml_source import display_path
 from deploygen.plan.deployment import Deployment, plan_deployment
 from deploygen.sglang.catalog import Catalog
 from deploygen.validate import validate
-from deploygen.validate.flags import argv_problems
+from deploygen.validate.flags import argv_problems, entry_point_problems
 from deploygen.validate.vllm_flags import vllm_argv_problems
 from deploygen.vllm.catalog import VllmCatalog
 
@@ -41,7 +41,8 @@ def check_profile(profile: ResolvedProfile, *, strict: bool = False) -> Checked:
     elif validated.profile.data["image"]["flag_check"] == "off":
         final = []
     else:
-        final = argv_problems(deployment.argv[3:], validated.catalog, origin=origin)
+        start, final = entry_point_problems(deployment.argv, validated.profile.data["image"]["sglang_version"], origin)
+        final += argv_problems(deployment.argv[start:], validated.catalog, origin=origin) if start else []
         final += argv_problems(deployment.compile_argv[3:], validated.catalog, compile_step=True, origin=origin)
     if final:
         raise UserError(final)

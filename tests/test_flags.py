@@ -12,7 +12,7 @@ from deploygen.errors import UserError
 from deploygen.load import deployable_profiles
 from deploygen.pipeline import check
 from deploygen.sglang.catalog import Catalog, load_catalog
-from deploygen.validate.flags import argv_problems
+from deploygen.validate.flags import argv_problems, entry_point_problems
 
 # Messages show shipped profiles relative to the working directory, as for a user in the checkout.
 pytestmark = pytest.mark.usefixtures("in_repository")
@@ -296,7 +296,9 @@ def test_the_rebuilt_parser_refuses_abbreviations():
 def test_every_shipped_command_parses_with_the_real_parser_to_the_profile_values(name):
     deployment = check(name).deployment
     catalog = deployment.catalog
-    args, left_over = real_parser(catalog).parse_known_args(deployment.argv[3:])
+    start, problems = entry_point_problems(deployment.argv, deployment.profile.data["image"]["sglang_version"])
+    assert problems == [] and start in (2, 3)
+    args, left_over = real_parser(catalog).parse_known_args(deployment.argv[start:])
     assert left_over == []
     for option, value in deployment.profile.data["sglang"].items():
         assert getattr(args, catalog.by_option[f"--{option}"].dest) == value, option
@@ -306,3 +308,58 @@ def test_every_shipped_command_parses_with_the_real_parser_to_the_profile_values
         [*deployment.compile_argv[3:], "--timeout", "3600"]
     )
     assert left_over == [] and compile_args.timeout == 3600
+
+
+# --- the entry point -------------------------------------------------------------------------------------
+
+
+def _release(ships_serve: bool) -> str:
+    """A catalogued release that does (or does not) ship the `sglang` script, read from the index."""
+    from deploygen.sglang.catalog import available_versions, ships_sglang_serve
+
+    return next(v for v in available_versions() if ships_sglang_serve(v) == ships_serve)
+
+
+def test_the_argv_check_accepts_sglang_serve_and_launch_server_where_the_release_ships_them():
+    version = _release(ships_serve=True)
+    assert entry_point_problems(["sglang", "serve", "--model-path", "/m"], version) == (2, [])
+    assert entry_point_problems(["python3", "-m", "sglang.launch_server", "--model-path", "/m"], version) == (3, [])
+    assert entry_point_problems(["python3", "-m", "sglang.launch_server"], _release(ships_serve=False)) == (3, [])
+
+
+def test_the_argv_check_refuses_sglang_serve_for_a_release_without_the_sglang_script():
+    from deploygen.sglang.catalog import entry_points
+
+    version = _release(ships_serve=False)
+    scripts = ", ".join(entry_points(version)["console_scripts"]) or "none"
+    start, problems = entry_point_problems(["sglang", "serve", "--model-path", "/m"], version)
+    assert start == 2 and [str(p) for p in problems] == [
+        f"error[sglang-argv]: SGLang {version} has no `sglang serve` (its wheel's console scripts: {scripts}; "
+        f"`sglang serve` comes with SGLang {_release(ships_serve=True)}): start it with "
+        "`python3 -m sglang.launch_server`"
+    ]
+    start, problems = entry_point_problems(["python3", "-m", "sglang.serve", "--model-path", "/m"], version)
+    assert start == 0 and [str(p) for p in problems] == [
+        "error[sglang-argv]: 'python3 -m sglang.serve' does not start SGLang's server: use `sglang serve` or "
+        "`python3 -m sglang.launch_server`"
+    ]
+
+
+@pytest.mark.parametrize("ships_serve", [True, False])
+def test_the_render_starts_sglang_with_the_entry_point_its_release_ships(tmp_path, ships_serve):
+    from deploygen.sglang.catalog import catalog_version_for
+
+    version = _release(ships_serve)
+    # The oldest release of either kind, under smoke's flags (which every catalog has).
+    path = child(
+        tmp_path,
+        f"image:\n  sglang_image: lmsysorg/sglang:v{version}-cu129\n  sglang_version: {version}\n",
+        parent="smoke",
+    )
+    deployment = check(str(path)).deployment
+    assert deployment.catalog.version == catalog_version_for(version)
+    expected = ["sglang", "serve"] if ships_serve else ["python3", "-m", "sglang.launch_server"]
+    assert deployment.argv[: len(expected)] == expected and deployment.argv[len(expected)] == "--model-path"
+    source = (tmp_path / "out").joinpath("deploy.py")
+    assert run_cli("render", str(path), "--out", str(tmp_path / "out")).returncode == 0
+    assert f"\nSERVE_COMMAND = {json.dumps(expected)}\n" in source.read_text()

@@ -53,6 +53,8 @@ class LocalCluster:
         env = {
             **os.environ,
             "PYTHONPATH": str(ROOT / "tests" / "standin"),
+            # The stand-in's `sglang` script (`sglang serve`) comes first.
+            "PATH": f"{ROOT / 'tests' / 'standin' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
             "PYTHONUNBUFFERED": "1",
             "API_KEY": API_KEY,
             "STANDIN_LOAD_SECONDS": "0.3",
@@ -240,11 +242,12 @@ def test_every_rank_argv_is_accepted_by_the_pinned_catalog(address):
     addresses = [address] + ["10.100.0.8"] * (deploy.CLUSTER_SIZE - 1)
     for rank in range(deploy.CLUSTER_SIZE):
         argv = deploy.cluster_node("sk-key", rank, addresses).cmd  # the command the rank's container runs
-        assert argv_problems(argv[3:], deployment.catalog) == []
+        assert argv[: len(deploy.SERVE_COMMAND)] == deploy.SERVE_COMMAND
+        assert argv_problems(argv[len(deploy.SERVE_COMMAND) :], deployment.catalog) == []
         args = deploy.cluster_args(rank, addresses, deploy.RENDEZVOUS_PORT)
         assert argv[-len(args) :] == args
         assert args[:4] == ["--nnodes", str(deploy.CLUSTER_SIZE), "--node-rank", str(rank)]
-        compile_argv = deploy._build_sglang_cmd(module="sglang.compile_deep_gemm") + args
+        compile_argv = deploy._build_sglang_cmd(command=["python3", "-m", "sglang.compile_deep_gemm"]) + args
         assert argv_problems(compile_argv[3:], deployment.catalog, compile_step=True) == []
         rendezvous = args[args.index("--dist-init-addr") + 1]
         port = deploy.RENDEZVOUS_PORT

@@ -178,7 +178,7 @@ def test_the_command_is_the_planned_argv_and_the_guide_constants_exist(name):
     else:
         assert deploy._build_sglang_cmd() == deployment.argv
         assert deploy._build_sglang_cmd("k")[-2:] == ["--api-key", "k"]
-        compile_cmd = deploy._build_sglang_cmd(module="sglang.compile_deep_gemm")
+        compile_cmd = deploy._build_sglang_cmd(command=["python3", "-m", "sglang.compile_deep_gemm"])
         assert compile_cmd == deployment.compile_argv
         constants = ("SGLANG_VERSION", "SGLANG_IMAGE")
         functions += ["compile_deepgemm"] if deployment.profile.data["lifecycle"]["compile"]["enabled"] else []
@@ -191,7 +191,8 @@ def test_the_command_is_the_planned_argv_and_the_guide_constants_exist(name):
 def test_b200_prod_carries_every_guide_value_or_its_correction():
     deploy = load_module("b200-prod")
     cmd = deploy._build_sglang_cmd()
-    pairs = dict(zip(cmd[3::1], cmd[4::1], strict=False))
+    flags = cmd[len(deploy.SERVE_COMMAND) :]
+    pairs = dict(zip(flags, flags[1:], strict=False))
     expected = {
         "--model-path": "/model-cache/GLM-5.1-FP8",
         "--served-model-name": "glm-5.1",

@@ -471,3 +471,59 @@ def test_compile_deep_gemm_fails_like_sglang(tmp_path):
     failed = run_module("compile_deep_gemm", "--model", "/m", env={**env, "STANDIN_FAULT": "compile-fails"})
     assert failed.returncode == 1 and "RuntimeError" in failed.stderr
     assert not (tmp_path / "standin-kernels.bin").exists()
+
+
+# --- entry points ----------------------------------------------------------------------------------------
+
+
+def run_sglang_script(*args: str, version: str) -> subprocess.CompletedProcess:
+    """The stand-in's `sglang` console script, as the image's PATH finds it."""
+    env = standin_env({"STANDIN_SGLANG_VERSION": version})
+    env["PATH"] = f"{STANDIN / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    return subprocess.run(["sglang", *args], env=env, capture_output=True, text=True, timeout=20)
+
+
+def test_sglang_serve_parses_the_same_flags_as_launch_server():
+    for version in ("0.5.10", "0.5.23"):
+        served = run_sglang_script(
+            "serve", "--model-path", "/m", "--tp", "8", "--kv-cache-dtype", "fp9", version=version
+        )
+        launched = run_module(
+            "launch_server", "--model-path", "/m", "--kv-cache-dtype", "fp9", env={"STANDIN_SGLANG_VERSION": version}
+        )
+        assert served.returncode == launched.returncode == 2
+        assert served.stderr.splitlines()[-1] == launched.stderr.splitlines()[-1]
+        assert "argument --kv-cache-dtype: invalid choice: 'fp9'" in served.stderr
+
+
+def test_sglang_serve_runs_the_server():
+    port = str(free_port())
+    env = standin_env({"STANDIN_SGLANG_VERSION": "0.5.10"})
+    env["PATH"] = f"{STANDIN / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    proc = subprocess.Popen(
+        ["sglang", "serve", "--model-path", "/m", "--host", "127.0.0.1", "--port", port],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        assert httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=2).json()["data"][0]["id"] == "/m"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
+
+
+def test_a_release_without_the_sglang_script_has_no_sglang_command():
+    result = run_sglang_script("serve", "--model-path", "/m", version="0.5.4")
+    assert (result.returncode, result.stderr) == (
+        127,
+        "sglang: command not found (SGLang 0.5.4 ships no `sglang` script)\n",
+    )

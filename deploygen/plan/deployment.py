@@ -10,7 +10,7 @@ from typing import Any
 from deploygen.facts import gpu_facts
 from deploygen.load import ResolvedProfile
 from deploygen.load.yaml_source import Path_
-from deploygen.sglang.catalog import Catalog
+from deploygen.sglang.catalog import Catalog, serve_command
 from deploygen.validate.derived import derived_tp_size, model_dir, server_concurrency, vllm_parallel_sizes
 from deploygen.validate.image_steps import LOCAL_KINDS, LocalSource, content_digest, local_source, steps
 from deploygen.validate.warmup import derive_requests
@@ -59,7 +59,8 @@ class Deployment:
     profile: ResolvedProfile
     catalog: Catalog | VllmCatalog
     flags: tuple[Flag, ...]
-    argv: list[str]
+    command: tuple[str, ...]  # what starts the engine's server: `sglang serve`, `vllm serve`...
+    argv: list[str]  # the command, then the flags
     compile_argv: list[str]  # empty for vLLM: it compiles at its first start, into the cache volume
     gpu_arch: str
     # @app.server (target_concurrency, max_concurrency); max None: unlimited.
@@ -129,6 +130,7 @@ def plan_vllm_deployment(profile: ResolvedProfile, catalog: VllmCatalog) -> Depl
         profile=profile,
         catalog=catalog,
         flags=tuple(planned),
+        command=("vllm", "serve"),
         argv=["vllm", "serve", model_dir(profile), *tokens],
         compile_argv=[],
         gpu_arch=gpu_facts()[data["gpu"]["type"]]["arch"],
@@ -161,11 +163,14 @@ def plan_deployment(profile: ResolvedProfile, catalog: Catalog | VllmCatalog) ->
         if tokens:
             planned.append(Flag(tokens[0], tuple(tokens[1:]), source))
     tokens = [token for flag in planned for token in (flag.option, *flag.values)]
+    command = serve_command(data["image"]["sglang_version"])
     return Deployment(
         profile=profile,
         catalog=catalog,
         flags=tuple(planned),
-        argv=["python3", "-m", "sglang.launch_server", *tokens],
+        # `sglang serve` where the pinned release ships it (sglang PR #40647 recommends it), else launch_server.
+        command=command,
+        argv=[*command, *tokens],
         compile_argv=["python3", "-m", "sglang.compile_deep_gemm", *tokens],
         gpu_arch=gpu_facts()[data["gpu"]["type"]]["arch"],
         warmup=derive_requests(profile),

@@ -22,6 +22,7 @@ from deploygen.paths import DATA_DIR, GENERATED_DIR, ROOT, SCHEMA_PATH, TEMPLATE
 from deploygen.plan.deployment import AUTOSCALER_SCHEDULE, Deployment, Flag, ImageStep
 from deploygen.render.literals import py_literal
 from deploygen.render.runtime_source import RUNTIME_DIR, RuntimeModule, import_block, runtime_module
+from deploygen.sglang.catalog import sglang_serve_since
 from deploygen.validate.derived import model_dir
 
 MINUTE = 60
@@ -118,6 +119,7 @@ class View:
     image_steps: tuple[Line, ...]  # the profile's build steps, chained after from_registry(...)
     download_image: tuple[str, str]  # python version, huggingface_hub requirement
     flags: tuple[Line, ...]
+    serve_command: Line | None  # SGLang's SERVE_COMMAND: `sglang serve`, or launch_server where it is missing
     hf_secret: bool
     api_key_secret: bool
     download: tuple[Line, ...]
@@ -221,6 +223,7 @@ class _Builder:
                 py_literal(f"huggingface_hub[hf_xet]=={data['image']['huggingface_hub']}"),
             ),
             flags=tuple(self.flag(flag) for flag in self.deployment.flags),
+            serve_command=self.serve_command() if data["engine"] == "sglang" else None,
             hf_secret=bool(data["secrets"]["huggingface"]),
             api_key_secret=bool(data["secrets"]["api_key"]),
             download=(
@@ -290,6 +293,20 @@ class _Builder:
         digest = comment_block([f"sha256 of {shown}{'/ (its files)' if step.local.is_dir else ''}: {step.digest}"])
         local = f"Path(__file__).parent / {py_literal(relative)}"
         return Line(f".{step.method}({local}, {py_literal(step.values[0])}, copy=True)", comments + digest)
+
+    def serve_command(self) -> Line:
+        """The SERVE_COMMAND constant: the planned command that starts SGLang's server, and why that one."""
+        command = self.deployment.command
+        version = self.data["image"]["sglang_version"]
+        if command[0] == "sglang":
+            why = [f"`sglang serve`, SGLang's recommended entry point (docs/sources.md#entry-point), in {version}."]
+        else:
+            why = [
+                f"SGLang {version} ships no `sglang` command (its wheel's console scripts, schema/sglang/index.json);",
+                f"`sglang serve`, the recommended entry point, comes with SGLang {sglang_serve_since()}"
+                " (docs/sources.md#entry-point).",
+            ]
+        return Line(f"SERVE_COMMAND = {py_literal(command)}", comment_block(why))
 
     def compile_off_comments(self, compile_on: bool) -> tuple[str, ...]:
         if compile_on:

@@ -113,6 +113,29 @@ def entry_points(version: str) -> dict[str, Any]:
     return {"console_scripts": record["console_scripts"], "sglang_subcommands": record["sglang_subcommands"]}
 
 
+# The two ways to start SGLang's server. `sglang serve` is the recommended one (sglang PR #40647: `python -m
+# sglang.launch_server` "is still supported" with a warning); it is the `sglang` console script of the wheels
+# from 0.5.5 on, whose subcommand `serve` parses the same ServerArgs (sglang/cli/serve.py).
+SGLANG_SERVE = ("sglang", "serve")
+LAUNCH_SERVER = ("python3", "-m", "sglang.launch_server")
+
+
+def ships_sglang_serve(version: str) -> bool:
+    """Whether that release's wheel has the `sglang` console script with its `serve` subcommand."""
+    points = entry_points(version)
+    return "sglang" in points["console_scripts"] and "serve" in points["sglang_subcommands"]
+
+
+def sglang_serve_since() -> str:
+    """The oldest catalogued release that ships `sglang serve` (the index lists releases oldest first)."""
+    return next(version for version in available_versions() if ships_sglang_serve(version))
+
+
+def serve_command(version: str) -> tuple[str, ...]:
+    """The recommended command that starts the server of that release: `sglang serve` where it ships."""
+    return SGLANG_SERVE if ships_sglang_serve(version) else LAUNCH_SERVER
+
+
 def _flag(entry: dict[str, Any]) -> Flag:
     choices = entry.get("choices")
     return Flag(

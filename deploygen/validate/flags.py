@@ -11,7 +11,18 @@ from deploygen.errors import Origin, Problem, Severity
 from deploygen.facts import read_data
 from deploygen.load import ResolvedProfile
 from deploygen.paths import DATA_DIR
-from deploygen.sglang.catalog import Catalog, Flag, available_versions, catalog_version_for, load_catalog
+from deploygen.sglang.catalog import (
+    LAUNCH_SERVER,
+    SGLANG_SERVE,
+    Catalog,
+    Flag,
+    available_versions,
+    catalog_version_for,
+    entry_points,
+    load_catalog,
+    sglang_serve_since,
+    ships_sglang_serve,
+)
 from deploygen.suggest import did_you_mean
 
 DEPRECATED_VALUES_PATH = DATA_DIR / "sglang-deprecated-values.yaml"
@@ -239,6 +250,26 @@ def _replacement(name: str, flag: Flag) -> str:
     if "since" in rename:
         return rename["replacement"]
     return (flag.deprecation or {}).get("new_flag") or flag.replacement
+
+
+def entry_point_problems(argv: list[str], version: str, origin: Origin | None = None) -> tuple[int, list[Problem]]:
+    """How many leading tokens of an SGLang command line start the server, and what is wrong with them:
+    `sglang serve` (a release whose wheel ships the `sglang` script) or `python3 -m sglang.launch_server`."""
+    origin = origin or Origin("")
+    if tuple(argv[:2]) == SGLANG_SERVE:
+        if ships_sglang_serve(version):
+            return 2, []
+        scripts = ", ".join(entry_points(version)["console_scripts"]) or "none"
+        message = (
+            f"SGLang {version} has no `sglang serve` (its wheel's console scripts: {scripts}; `sglang serve` comes "
+            f"with SGLang {sglang_serve_since()}): start it with `{' '.join(LAUNCH_SERVER)}`"
+        )
+        return 2, [Problem(origin, "", message, code="sglang-argv")]
+    if len(argv) >= 3 and argv[0] in ("python", "python3") and tuple(argv[1:3]) == LAUNCH_SERVER[1:]:
+        return 3, []
+    shown = " ".join(argv[:3])
+    message = f"{shown!r} does not start SGLang's server: use `{' '.join(SGLANG_SERVE)}` or `{' '.join(LAUNCH_SERVER)}`"
+    return 0, [Problem(origin, "", message, code="sglang-argv")]
 
 
 def argv_problems(

@@ -1,5 +1,6 @@
 """A stdlib-only stand-in for SGLang, for tests: put tests/standin on PYTHONPATH and run
-`python3 -m sglang.launch_server ...` or `python3 -m sglang.compile_deep_gemm ...`.
+`python3 -m sglang.launch_server ...`, `sglang serve ...` (with tests/standin/bin on PATH: the `sglang` script,
+which a release before 0.5.5 does not have: "command not found", exit 127) or `python3 -m sglang.compile_deep_gemm ...`.
 
 Flags are parsed from schema/sglang/<version>.json, the catalog captured from SGLang's own parser, so the
 stand-in accepts and rejects (exit 2) exactly what that SGLang does. Environment knobs:
