@@ -167,6 +167,15 @@ def test_death_during_load_is_an_engine_error_with_the_code_and_the_log_tail(tmp
     assert "server_args=ServerArgs(" in message
 
 
+def test_an_engine_command_missing_from_path_is_an_engine_error_naming_it(tmp_path):
+    standin = Standin(tmp_path)
+    standin.cmd[:3] = ["sglang", "serve"]  # SGLang's console script, on no PATH here
+    standin.env["PATH"] = str(tmp_path)
+    with pytest.raises(EngineError) as error:
+        standin.start()
+    assert str(error.value) == "[engine] cannot start SGLang: no 'sglang' command on PATH (is SGLang installed here?)"
+
+
 def test_a_health_check_that_never_passes_times_out_and_stops_the_engine(tmp_path, engines):
     standin = Standin(tmp_path, STANDIN_FAULT="never-healthy")
     with pytest.raises(EngineError, match=r"^\[health\] timed out after 1.5s \(\d+ attempts\)\. Last log lines:"):

@@ -250,13 +250,19 @@ class Engine:
     def start(self) -> None:
         adopt_orphans()
         # A process group of its own, so shutdown reaches every TP worker SGLang forks.
-        self.process = subprocess.Popen(
-            self.cmd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=self.env,
-            start_new_session=True,
-        )
+        try:
+            self.process = subprocess.Popen(
+                self.cmd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                start_new_session=True,
+            )
+        except FileNotFoundError:
+            raise EngineError(
+                f"[engine] cannot start {self.name}: no {self.cmd[0]!r} command on PATH "
+                f"(is {self.name} installed here?)"
+            ) from None
         log(f"[engine] started {self.name} (pid {self.process.pid})")
         self._reader = threading.Thread(target=self._stream_logs, name="sglang-output", daemon=True)
         self._reader.start()

@@ -75,7 +75,9 @@ def wait_until(predicate, timeout: float = 5.0, every: float = 0.02):
 
 def standin_env(env: dict | None = None) -> dict:
     base = {k: v for k, v in os.environ.items() if not k.startswith("STANDIN_")}
-    return {**base, "PYTHONPATH": str(STANDIN), "PYTHONUNBUFFERED": "1", **FAST, **(env or {})}
+    # tests/standin/bin first on PATH: the stand-in's `sglang` (`sglang serve`) and `vllm` scripts.
+    path = f"{STANDIN / 'bin'}{os.pathsep}{base.get('PATH', '')}"
+    return {**base, "PYTHONPATH": str(STANDIN), "PATH": path, "PYTHONUNBUFFERED": "1", **FAST, **(env or {})}
 
 
 class Process:
