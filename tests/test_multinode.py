@@ -229,7 +229,8 @@ def test_modal_objects_carry_the_cluster_and_server_parameters():
     assert server.gpus == [(gpu["type"], gpu["count"])]
     assert server._inner_server_info.port == profile["server"]["port"]
     assert server._inner_server_info.startup_timeout == profile["scaling"]["startup_timeout"]
-    assert server._inner_server_info.exit_grace_period == profile["lifecycle"]["shutdown"]["grace_period"]
+    assert server._inner_server_info.exit_grace_period == check(CLUSTER).deployment.exit_grace_period
+    assert server._inner_server_info.exit_grace_period > profile["lifecycle"]["shutdown"]["grace_period"]
     compile_info = deploy.compile_deepgemm.info()
     assert (compile_info.cluster_info.size, compile_info.cluster_info.rdma) == (gpu["nodes"], gpu["rdma"])
     assert compile_info.gpus == [(gpu["type"], gpu["count"])]

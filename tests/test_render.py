@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import math
 import subprocess
 import sys
 
@@ -11,7 +12,7 @@ import jinja2
 import jinja2.meta
 import pytest
 
-from conftest import ROOT, child
+from conftest import ROOT, child, run_cli
 from deploygen.load import deployable_profiles
 from deploygen.pipeline import check
 from deploygen.render import output_path, render_deployment
@@ -62,6 +63,27 @@ def secret_infos(name: str | None) -> list[str]:
     return [f"modal.Secret.from_name({name!r})"] if name else []
 
 
+def shutdown_needs(profile: dict) -> int:
+    """Whole seconds a stopping @app.server container needs after SIGTERM: the engine's stop (the grace
+    period plus Engine.stop's SIGKILL wait and output drain) and room for the volume commit."""
+    from deploygen.runtime.engine import DRAIN_SECONDS, KILL_WAIT_SECONDS
+    from deploygen.validate.derived import VOLUME_COMMIT_MARGIN
+
+    grace = profile["lifecycle"]["shutdown"]["grace_period"]
+    return math.ceil(grace + KILL_WAIT_SECONDS + DRAIN_SECONDS + VOLUME_COMMIT_MARGIN)
+
+
+def test_an_exit_grace_period_of_the_profile_is_what_modal_is_told(tmp_path):
+    path = child(tmp_path, "server:\n  # Long generations finish within ten minutes.\n  exit_grace_period: 600\n")
+    assert run_cli("render", str(path), "--out", str(tmp_path / "out")).returncode == 0
+    source = (tmp_path / "out" / "deploy.py").read_text()
+    assert "    # Long generations finish within ten minutes.\n    exit_grace_period=600,\n" in source
+    spec = importlib.util.spec_from_file_location("deploy_exit_grace", tmp_path / "out" / "deploy.py")
+    deploy = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(deploy)
+    assert deploy.Server.info().exit_grace_period == 600
+
+
 def modal_told(function) -> dict:
     """What modal's Function._from_local will send at deploy: the autoscaler settings and the HTTP config
     it built from the decorator's arguments (Function.info() does not show autoscaler settings)."""
@@ -90,7 +112,7 @@ def test_modal_objects_carry_the_profile_values(name):
         http, autoscaler = told["http_config"], told["autoscaler_settings"]
         target, limit = deployment.server_concurrency
         assert (server.port, server.startup_timeout) == (profile["server"]["port"], scaling["startup_timeout"])
-        assert server.exit_grace_period == profile["lifecycle"]["shutdown"]["grace_period"]
+        assert server.exit_grace_period == deployment.exit_grace_period == shutdown_needs(profile)
         assert server.unauthenticated is profile["server"]["unauthenticated"]
         assert server.routing_region == (profile["server"]["routing_region"] or "us-east")
         assert server.compute_regions == ([scaling["region"]] if scaling["region"] else None)
@@ -235,8 +257,8 @@ def test_b200_prod_carries_every_guide_value_or_its_correction():
         20,
         48,
     )
-    grace = check("b200-prod").profile.data["lifecycle"]["shutdown"]["grace_period"]
-    assert (server.unauthenticated, server.exit_grace_period, server.startup_timeout) == (False, grace, 1800)
+    exit_grace = shutdown_needs(check("b200-prod").profile.data)
+    assert (server.unauthenticated, server.exit_grace_period, server.startup_timeout) == (False, exit_grace, 1800)
     source = (ROOT / "generated" / "b200-prod" / "deploy.py").read_text()
     assert "min_containers=0" in source and "max_containers=3" in source
     assert "scaledown_window=15 * MINUTES" in source and "startup_timeout=30 * MINUTES" in source

@@ -7,7 +7,7 @@ import pytest
 from conftest import child, run_cli
 from deploygen.errors import UserError
 from deploygen.facts import gpu_facts
-from deploygen.load import load_profile
+from deploygen.load import deployable_profiles, load_profile
 from deploygen.pipeline import check
 from deploygen.validate.rules import RULES, rule_problems
 from deploygen.validate.schema import apply_defaults, schema_problems
@@ -263,16 +263,63 @@ def test_the_startup_timeout_covers_health_warmup_and_volume_reloads(tmp_path, b
     ]
 
 
+CLS = "server:\n  interface: cls\n"
+
+
 @covers("shutdown-budget")
-def test_the_shutdown_grace_leaves_room_in_modals_exit_budget(tmp_path):
-    profile = child(tmp_path, "lifecycle:\n  shutdown:\n    grace_period: 30\n")
+def test_the_shutdown_grace_leaves_room_in_modals_exit_budget_of_the_cls_form(tmp_path):
+    profile = child(tmp_path, f"{CLS}lifecycle:\n  shutdown:\n    grace_period: 30\n")
     assert findings(profile, "shutdown-budget") == [
-        f"{profile}:5:5: error[shutdown-budget]: lifecycle.shutdown.grace_period: shutdown grace_period 30s does "
+        f"{profile}:7:5: error[shutdown-budget]: lifecycle.shutdown.grace_period: shutdown grace_period 30s does "
         "not fit Modal's 30s for @modal.exit: SGLang's stop takes up to the grace plus 1s, and the volume commit "
         "follows it\n    hint: set lifecycle.shutdown.grace_period to at most 24"
     ]
+    fits = child(tmp_path, f"{CLS}lifecycle:\n  shutdown:\n    grace_period: 24\n", name="fits")
+    assert findings(fits, "shutdown-budget") == []
+
+
+def test_under_app_server_the_shutdown_grace_is_bounded_by_the_exit_grace_period(tmp_path):
+    # Derived, exit_grace_period always fits the grace: 30 s is fine where @app.cls would allow 24.
+    derived = child(tmp_path, "server:\n  interface: server\nlifecycle:\n  shutdown:\n    grace_period: 30\n")
+    assert findings(derived, "shutdown-budget") == []
+    assert check(str(derived)).deployment.exit_grace_period == 36
+    explicit = child(
+        tmp_path,
+        "server:\n  interface: server\n  exit_grace_period: 25\nlifecycle:\n  shutdown:\n    grace_period: 20\n",
+        name="explicit",
+    )
+    assert findings(explicit, "shutdown-budget") == [
+        f"{explicit}:5:3: error[shutdown-budget]: server.exit_grace_period: exit_grace_period 25s is shorter than "
+        "the shutdown (26s): SGLang's stop takes up to the grace_period 20s plus 1s, and the volume commit follows "
+        "it\n    hint: raise server.exit_grace_period to at least 26 (or remove it: it is then derived), or lower "
+        "lifecycle.shutdown.grace_period to at most 19"
+    ]
+
+
+def test_exit_grace_period_is_refused_under_the_cls_form(tmp_path):
+    profile = child(tmp_path, f"{CLS}  exit_grace_period: 60\n")
+    assert findings(profile, "shutdown-budget") == [
+        f"{profile}:5:3: error[shutdown-budget]: server.exit_grace_period: exit_grace_period is @app.server's; "
+        "under interface cls Modal gives @modal.exit 30s\n"
+        "    hint: remove server.exit_grace_period, or set server.interface: server"
+    ]
+
+
+@covers("cluster-interface")
+def test_a_multi_node_profile_cannot_ask_for_the_cls_form(tmp_path):
+    cluster = next(p for p in deployable_profiles() if p.get("gpu", "nodes", default=1) > 1)
+    profile = child(tmp_path, CLS, parent=cluster.name)
+    nodes = cluster.data["gpu"]["nodes"]
+    assert findings(profile, "cluster-interface") == [
+        f"{profile}:4:3: error[cluster-interface]: server.interface: a replica of {nodes} nodes is a Modal cluster, "
+        'which serves HTTP through @app.server only (modal.clustered: "clustered Web Functions are not supported"), '
+        "so interface cls cannot apply\n"
+        "    hint: remove server.interface: cls (the render uses @app.server, modal >= 1.5.1), or set gpu.nodes: 1"
+    ]
     assert (
-        findings(child(tmp_path, "lifecycle:\n  shutdown:\n    grace_period: 24\n", name="fits"), "shutdown-budget")
+        findings(
+            child(tmp_path, "server:\n  interface: server\n", parent=cluster.name, name="server"), "cluster-interface"
+        )
         == []
     )
 

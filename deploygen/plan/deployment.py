@@ -11,7 +11,13 @@ from deploygen.facts import gpu_facts
 from deploygen.load import ResolvedProfile
 from deploygen.load.yaml_source import Path_
 from deploygen.sglang.catalog import Catalog, serve_command
-from deploygen.validate.derived import derived_tp_size, model_dir, server_concurrency, vllm_parallel_sizes
+from deploygen.validate.derived import (
+    derived_tp_size,
+    exit_grace_period,
+    model_dir,
+    server_concurrency,
+    vllm_parallel_sizes,
+)
 from deploygen.validate.image_steps import LOCAL_KINDS, LocalSource, content_digest, local_source, steps
 from deploygen.validate.warmup import derive_requests
 from deploygen.vllm.catalog import VllmCatalog
@@ -67,6 +73,8 @@ class Deployment:
     server_concurrency: tuple[float, int | None]
     # How long before a keep-alive window opens the autoscaler raises min_containers.
     keepalive_lead_s: int
+    # @app.server's exit_grace_period: seconds after SIGTERM for @modal.exit and the volume commit.
+    exit_grace_period: int
     warmup: tuple[dict, ...] = ()  # the warmup requests, derived from the profile (validate/warmup.py)
     image_steps: tuple[ImageStep, ...] = ()  # the profile's build steps of the serving image
 
@@ -138,6 +146,7 @@ def plan_vllm_deployment(profile: ResolvedProfile, catalog: VllmCatalog) -> Depl
         image_steps=plan_image_steps(profile),
         server_concurrency=server_concurrency(profile),
         keepalive_lead_s=keepalive_lead_s(profile),
+        exit_grace_period=exit_grace_period(profile),
     )
 
 
@@ -177,6 +186,7 @@ def plan_deployment(profile: ResolvedProfile, catalog: Catalog | VllmCatalog) ->
         image_steps=plan_image_steps(profile),
         server_concurrency=server_concurrency(profile),
         keepalive_lead_s=keepalive_lead_s(profile),
+        exit_grace_period=exit_grace_period(profile),
     )
 
 

@@ -23,7 +23,7 @@ from deploygen.plan.deployment import AUTOSCALER_SCHEDULE, Deployment, Flag, Ima
 from deploygen.render.literals import py_literal
 from deploygen.render.runtime_source import RUNTIME_DIR, RuntimeModule, import_block, runtime_module
 from deploygen.sglang.catalog import sglang_serve_since
-from deploygen.validate.derived import model_dir
+from deploygen.validate.derived import STOP_OVERHEAD, VOLUME_COMMIT_MARGIN, model_dir
 
 MINUTE = 60
 HOUR = 60 * MINUTE
@@ -499,13 +499,7 @@ class _Builder:
             *self.common_server(),
             Line("port=PORT,"),
             self.startup_timeout(),
-            Line(
-                "exit_grace_period=SHUTDOWN_GRACE,",
-                self.comments(
-                    ("lifecycle", "shutdown", "grace_period"),
-                    ("Modal waits this long after SIGTERM, the time @modal.exit gives SGLang to stop.",),
-                ),
-            ),
+            self.exit_grace_period(),
             *self.scaling(),
             Line(f"target_concurrency={py_literal(target)},", self.concurrency_comments("target_concurrency")),
         ]
@@ -517,6 +511,17 @@ class _Builder:
         if scaling["region"] is not None:
             lines.append(self.kwarg("compute_region", ("scaling", "region")))
         return tuple(lines)
+
+    def exit_grace_period(self) -> Line:
+        """Seconds Modal gives the container after SIGTERM: the profile's, or derived from the grace period."""
+        value = self.deployment.exit_grace_period
+        if self.data["server"].get("exit_grace_period") is not None:
+            return Line(f"exit_grace_period={py_literal(value)},", self.comments(("server", "exit_grace_period")))
+        why = (
+            f"SIGTERM to kill: @modal.exit stops the engine (SHUTDOWN_GRACE + {STOP_OVERHEAD:g}s), then Modal",
+            f"commits the volumes ({VOLUME_COMMIT_MARGIN}s of room).",
+        )
+        return Line(f"exit_grace_period={py_literal(value)},", comment_block(why))
 
     def unauthenticated(self) -> Line:
         return self.kwarg(
@@ -636,12 +641,7 @@ class _Builder:
                     ]
                 ),
             ),
-            self.kwarg(
-                "exit_grace_period",
-                ("lifecycle", "shutdown", "grace_period"),
-                lambda grace: py_literal(int(grace)),
-                default=("Requests in flight may finish before SIGTERM reaches the ranks.",),
-            ),
+            self.exit_grace_period(),
         ]
         lines.append(self.unauthenticated())
         if scaling["region"] is not None:

@@ -7,6 +7,7 @@ their default here (flag_problems reports them).
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -15,6 +16,7 @@ from deploygen.load import ResolvedProfile
 from deploygen.memory import MemoryInputs
 from deploygen.models import ModelFacts, load_model_facts
 from deploygen.models.facts import KV_DTYPE_BYTES
+from deploygen.runtime.engine import DRAIN_SECONDS, KILL_WAIT_SECONDS
 from deploygen.runtime.weights import hf_snapshot_dir
 from deploygen.sglang.catalog import Catalog
 from deploygen.validate.flags import profile_catalog
@@ -25,6 +27,29 @@ EAGLE_ALGORITHMS = ("EAGLE", "EAGLE3", "NEXTN")
 # (docs/sources.md#spec-v2).
 EAGLE_MAX_RUNNING_REQUESTS = 48
 PP_FLAGS = ("pp-size", "pipeline-parallel-size")
+
+
+# Engine.stop returns at most this long after the grace: the wait after SIGKILL and the output drain.
+STOP_OVERHEAD = KILL_WAIT_SECONDS + DRAIN_SECONDS
+# Room for the volume commit Modal runs after the exit handlers.
+VOLUME_COMMIT_MARGIN = 5
+
+
+def shutdown_seconds(profile: ResolvedProfile) -> float:
+    """How long a stopping container needs after SIGTERM: @modal.exit stops SGLang within the grace period
+    plus STOP_OVERHEAD, then Modal commits the volumes."""
+    return profile.data["lifecycle"]["shutdown"]["grace_period"] + STOP_OVERHEAD + VOLUME_COMMIT_MARGIN
+
+
+def serves_with_app_server(profile: ResolvedProfile) -> bool:
+    """@app.server renders for `interface: server` and for every multi-node profile (docs/multinode.md)."""
+    return profile.data["server"]["interface"] == "server" or profile.data["gpu"]["nodes"] > 1
+
+
+def exit_grace_period(profile: ResolvedProfile) -> int:
+    """@app.server's exit_grace_period: the profile's, else whole seconds that fit the shutdown."""
+    explicit = profile.data["server"].get("exit_grace_period")
+    return explicit if explicit is not None else math.ceil(shutdown_seconds(profile))
 
 
 def model_facts(profile: ResolvedProfile) -> ModelFacts:

@@ -6,6 +6,7 @@ its source. A rule's check returns findings; the table turns them into located p
 
 from __future__ import annotations
 
+import math
 import re
 import zoneinfo
 from collections.abc import Callable, Iterator
@@ -16,7 +17,6 @@ from deploygen.errors import Problem, Severity
 from deploygen.facts import VOLUME_READ_GB_PER_S, cluster_facts, gpu_facts
 from deploygen.load import ResolvedProfile
 from deploygen.memory import memory_per_gpu
-from deploygen.runtime.engine import DRAIN_SECONDS, KILL_WAIT_SECONDS
 from deploygen.secrets import looks_secret, secret_name
 from deploygen.suggest import did_you_mean
 from deploygen.validate import derived, image_steps, warmup
@@ -484,12 +484,12 @@ def watchdog_covers_load(profile: ResolvedProfile) -> Iterator[Finding]:
 # @modal.enter reloads both volumes and checks the weights before SGLang starts: room for that, and
 # for the process start, beyond the health wait and the warmup.
 STARTUP_MARGIN = 60
-# Modal gives @modal.exit "a grace period of 30 seconds to finish" before it kills the container
+# Modal gives @modal.exit "a grace period of 30 seconds to finish" before it kills an @app.cls container
 # (https://modal.com/docs/guide/lifecycle-functions); the volumes are committed after the exit handlers.
+# An @app.server container gets its exit_grace_period instead (docs/sources.md#modal-server).
 CLS_EXIT_BUDGET = 30
-VOLUME_COMMIT_MARGIN = 5
-# Engine.stop returns at most this long after the grace: the wait after SIGKILL and the output drain.
-STOP_OVERHEAD = KILL_WAIT_SECONDS + DRAIN_SECONDS
+STOP_OVERHEAD = derived.STOP_OVERHEAD
+VOLUME_COMMIT_MARGIN = derived.VOLUME_COMMIT_MARGIN
 
 
 @rule("startup-budget", Severity.ERROR, "https://modal.com/docs/reference/modal.App#cls: startup_timeout")
@@ -511,9 +511,32 @@ def startup_budget(profile: ResolvedProfile) -> Iterator[Finding]:
         )
 
 
-@rule("shutdown-budget", Severity.ERROR, "https://modal.com/docs/guide/lifecycle-functions: @modal.exit gets 30 s")
+@rule(
+    "shutdown-budget",
+    Severity.ERROR,
+    "https://modal.com/docs/guide/lifecycle-functions: @modal.exit gets 30 s under @app.cls; "
+    "docs/sources.md#modal-server: exit_grace_period under @app.server",
+)
 def shutdown_budget(profile: ResolvedProfile) -> Iterator[Finding]:
     grace = profile.data["lifecycle"]["shutdown"]["grace_period"]
+    explicit = profile.data["server"].get("exit_grace_period")
+    if derived.serves_with_app_server(profile):
+        needed = derived.shutdown_seconds(profile)
+        if explicit is not None and explicit < needed:
+            yield Finding(
+                f"exit_grace_period {explicit}s is shorter than the shutdown ({needed:g}s): SGLang's stop takes up "
+                f"to the grace_period {grace:g}s plus {STOP_OVERHEAD:g}s, and the volume commit follows it",
+                ("server", "exit_grace_period"),
+                f"raise server.exit_grace_period to at least {math.ceil(needed)} (or remove it: it is then derived), "
+                f"or lower lifecycle.shutdown.grace_period to at most {explicit - needed + grace:g}",
+            )
+        return
+    if explicit is not None:
+        yield Finding(
+            f"exit_grace_period is @app.server's; under interface cls Modal gives @modal.exit {CLS_EXIT_BUDGET}s",
+            ("server", "exit_grace_period"),
+            "remove server.exit_grace_period, or set server.interface: server",
+        )
     room = CLS_EXIT_BUDGET - STOP_OVERHEAD - VOLUME_COMMIT_MARGIN
     if grace > room:
         yield Finding(
@@ -521,6 +544,18 @@ def shutdown_budget(profile: ResolvedProfile) -> Iterator[Finding]:
             f"stop takes up to the grace plus {STOP_OVERHEAD:g}s, and the volume commit follows it",
             ("lifecycle", "shutdown", "grace_period"),
             f"set lifecycle.shutdown.grace_period to at most {room:g}",
+        )
+
+
+@rule("cluster-interface", Severity.ERROR, "docs/multinode.md: clustered web functions are not supported")
+def cluster_interface(profile: ResolvedProfile) -> Iterator[Finding]:
+    if profile.data["gpu"]["nodes"] > 1 and profile.data["server"]["interface"] == "cls":
+        yield Finding(
+            f"a replica of {profile.data['gpu']['nodes']} nodes is a Modal cluster, which serves HTTP through "
+            '@app.server only (modal.clustered: "clustered Web Functions are not supported"), so interface cls '
+            "cannot apply",
+            ("server", "interface"),
+            "remove server.interface: cls (the render uses @app.server, modal >= 1.5.1), or set gpu.nodes: 1",
         )
 
 
