@@ -91,6 +91,17 @@ def test_a_step_names_exactly_one_kind(tmp_path):
     )
 
 
+def test_an_index_url_belongs_to_a_pip_step(tmp_path):
+    stderr = refused(
+        tmp_path, "    - apt_install: [patch=2.7.6-7build3]\n      extra_index_url: https://example.com/simple\n"
+    )
+    assert stderr == (
+        f"{tmp_path / 'p.yaml'}:6:7: error[image-step]: image.steps.0.extra_index_url: extra_index_url applies to "
+        "uv_pip_install and pip_install, not to apt_install\n"
+        "    hint: move extra_index_url to the pip step that needs it\n"
+    )
+
+
 def test_a_local_file_that_does_not_exist_is_refused_at_its_line(tmp_path):
     stderr = refused(tmp_path, "    - add_local_file: {local: patches/fix.patch, remote: /patches/fix.patch}\n")
     assert stderr == (
@@ -190,6 +201,7 @@ STEPS = (
     "    - add_local_dir: {local: overlay, remote: /overlay}\n"
     '    - run_commands: ["cd /sgl-workspace/sglang && patch -p1 < /patches/fix.patch"]\n'
     '    - pip_install: ["outlines==0.1.11"]\n'
+    "      extra_index_url: https://download.pytorch.org/whl/cu128\n"
 )
 
 
@@ -224,7 +236,7 @@ def test_the_render_chains_the_steps_in_order_and_modal_builds_them(tmp_path):
         ("COPY . /",),
         ("COPY", str(tmp_path / "overlay")),
         ("RUN cd /sgl-workspace/sglang && patch -p1 < /patches/fix.patch",),
-        ("RUN python -m pip install outlines==0.1.11",),
+        ("RUN python -m pip install outlines==0.1.11 --extra-index-url https://download.pytorch.org/whl/cu128",),
         tuple(f"ENV {k}={v}" for k, v in {**deploy.ENGINE_ENV, **deploy.jit_cache_env(deploy.CACHE_DIR)}.items()),
     ]
 

@@ -18,7 +18,7 @@ from deploygen.validate.derived import (
     server_concurrency,
     vllm_parallel_sizes,
 )
-from deploygen.validate.image_steps import LOCAL_KINDS, LocalSource, content_digest, local_source, steps
+from deploygen.validate.image_steps import LOCAL_KINDS, LocalSource, content_digest, local_source, pip_options, steps
 from deploygen.validate.warmup import derive_requests
 from deploygen.vllm.catalog import VllmCatalog
 
@@ -45,6 +45,7 @@ class ImageStep:
     source: Path_  # ("image", "steps", index)
     local: LocalSource | None = None  # the file or folder of add_local_file / add_local_dir
     digest: str = ""  # sha256 of its content: an edited file changes the render
+    options: tuple[tuple[str, str], ...] = ()  # keyword arguments: a pip step's index URLs
 
 
 def plan_image_steps(profile: ResolvedProfile) -> tuple[ImageStep, ...]:
@@ -56,7 +57,8 @@ def plan_image_steps(profile: ResolvedProfile) -> tuple[ImageStep, ...]:
             assert isinstance(local, LocalSource), "validated: the file exists inside the project"
             planned.append(ImageStep(kind, (value["remote"],), source, local, content_digest(local)))
         else:
-            planned.append(ImageStep(kind, tuple(value), source))
+            options = tuple(pip_options(profile.data["image"]["steps"][index]).items())
+            planned.append(ImageStep(kind, tuple(value), source, options=options))
     return tuple(planned)
 
 

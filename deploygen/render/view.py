@@ -285,6 +285,7 @@ class _Builder:
         comments = self.comments(step.source) or self.comments((*step.source, step.method))
         if step.local is None:
             arguments = [py_literal(value) for value in step.values]
+            arguments += [f"{name}={py_literal(value)}" for name, value in step.options]
             if step.method == "uv_pip_install":
                 arguments.append("uv_version=UV_VERSION")
             return Line(f".{step.method}({', '.join(arguments)})", comments)

@@ -26,6 +26,8 @@ from deploygen.paths import PROJECT_DIR
 STEP_KINDS = ("uv_pip_install", "pip_install", "apt_install", "run_commands", "add_local_file", "add_local_dir")
 PIP_KINDS = ("uv_pip_install", "pip_install")
 LOCAL_KINDS = ("add_local_file", "add_local_dir")
+# Options of a pip step, passed to Modal's method as keyword arguments.
+PIP_OPTIONS = ("index_url", "extra_index_url")
 # name[:arch][=version], as apt-get reads a package argument; a version is Debian's (epoch:upstream-revision).
 APT_PACKAGE = re.compile(r"(?P<name>[a-z0-9][a-z0-9+.-]+)(?::[a-z0-9-]+)?(?:=(?P<version>[A-Za-z0-9.+~:-]+))?")
 # A VCS requirement pinned to a commit: `name @ git+https://...@<40 hex>`.
@@ -43,21 +45,34 @@ def steps(profile: ResolvedProfile) -> list[tuple[int, str, Any]]:
     """(index, kind, value) of each step that names exactly one kind (the others are reported)."""
     out = []
     for index, step in enumerate(profile.data["image"].get("steps", [])):
-        if len(step) == 1:
-            kind, value = next(iter(step.items()))
-            out.append((index, kind, value))
+        kinds = [key for key in step if key in STEP_KINDS]
+        if len(kinds) == 1:
+            out.append((index, kinds[0], step[kinds[0]]))
     return out
+
+
+def pip_options(step: dict[str, Any]) -> dict[str, str]:
+    """A pip step's index options, in Modal's keyword order."""
+    return {option: step[option] for option in PIP_OPTIONS if option in step}
 
 
 def shape_findings(profile: ResolvedProfile) -> Iterator[StepFinding]:
     for index, step in enumerate(profile.data["image"].get("steps", [])):
-        if len(step) != 1:
-            named = f"{len(step)} kinds ({', '.join(step)})" if step else "no kind"
+        kinds = [key for key in step if key in STEP_KINDS]
+        if len(kinds) != 1:
+            named = f"{len(kinds)} kinds ({', '.join(kinds)})" if kinds else "no kind"
             yield StepFinding(
                 f"a build step names {named}; each step is one of Modal's Image methods",
                 ("image", "steps", index),
                 f"write one step per list item, each with one of: {', '.join(STEP_KINDS)}",
             )
+        elif kinds[0] not in PIP_KINDS:
+            for option in pip_options(step):
+                yield StepFinding(
+                    f"{option} applies to uv_pip_install and pip_install, not to {kinds[0]}",
+                    ("image", "steps", index, option),
+                    f"move {option} to the pip step that needs it",
+                )
 
 
 def pip_problem(text: str) -> tuple[str, str] | None:
