@@ -75,13 +75,46 @@ def test_b200_prod_memory_matches_the_hand_calculation():
     )
 
 
-def test_b200_prod_concurrency_is_capped_by_max_inputs_not_max_running_requests():
+def test_b200_prod_concurrency_is_what_app_server_admits_up_to_max_concurrency():
+    # @app.server: a replica is added above target_concurrency 20, Modal answers 429 above max_concurrency 48,
+    # and SGLang runs all 48 at once.
     concurrency = planned("b200-prod")["concurrency"]
+    assert concurrency["target_concurrency"]["value"] == 20
+    assert concurrency["max_concurrency"]["value"] == 48
+    assert concurrency["max_concurrency"]["label"] == "@app.server max_concurrency (HTTP 429 above)"
+    assert concurrency["effective_per_replica"]["value"] == min(48, 48) == 48
+    assert concurrency["idle_sglang_slots"]["value"] == 0
+    assert "queued_in_sglang" not in concurrency
+    assert concurrency["fleet_ceiling"]["value"] == 3 * 48 == 144
+    assert concurrency["scale_out_at"]["value"] == 20
+    assert concurrency["scale_out_at"]["source"] == "scaling.target_concurrency (profiles/glm-5.1-base.yaml:58)"
+
+
+def test_the_cls_form_is_capped_by_max_inputs_not_max_running_requests(tmp_path):
+    concurrency = planned(str(child(tmp_path, "server:\n  interface: cls\n")))["concurrency"]
+    assert "target_concurrency" not in concurrency
     assert concurrency["effective_per_replica"]["value"] == min(20, 48) == 20
     assert concurrency["idle_sglang_slots"]["value"] == 48 - 20 == 28
     assert concurrency["fleet_ceiling"]["value"] == 3 * 20 == 60
     assert concurrency["scale_out_at"]["value"] == 20
     assert concurrency["scale_out_at"]["source"] == "target_inputs unset: max_inputs"
+
+
+def test_a_max_concurrency_above_the_engines_slots_queues_inside_it(tmp_path):
+    concurrency = planned(str(child(tmp_path, "scaling:\n  max_concurrency: 64\n")))["concurrency"]
+    assert concurrency["effective_per_replica"]["value"] == 48
+    assert concurrency["queued_in_sglang"]["value"] == 64 - 48
+    assert concurrency["queued_in_sglang"]["source"] == "max_concurrency - max-running-requests"
+
+
+def test_without_max_concurrency_the_engines_slots_are_the_limit(tmp_path):
+    profile = child(tmp_path, "scaling:\n  max_concurrency: null\n")
+    concurrency = planned(str(profile))["concurrency"]
+    assert concurrency["max_concurrency"]["value"] == 48
+    assert concurrency["max_concurrency"]["source"] == (
+        "max_concurrency unset: sglang.max-running-requests (profiles/glm-5.1-base.yaml:85)"
+    )
+    assert concurrency["fleet_ceiling"]["value"] == 3 * 48
 
 
 def test_b200_prod_monthly_cost_of_the_three_strategies():
@@ -286,7 +319,7 @@ def test_table_shows_each_number_with_its_source(capsys):
     out = capsys.readouterr().out
     rows = [" ".join(line.split()) for line in out.splitlines()]
     assert "KV tokens that fit 798,386 tokens KV pool bytes / KV bytes per token" in rows
-    assert "fleet in-flight ceiling 60 requests replicas at most x effective per replica" in rows
+    assert "fleet in-flight ceiling 144 requests replicas at most x effective per replica" in rows
     assert "always-on $36,000 always-on replicas x 720 h x replica price" in rows
     assert "traffic $12,000 8 h/day x 30 days x replica price" in rows
 

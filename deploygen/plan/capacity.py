@@ -259,7 +259,86 @@ def _running_requests(profile: ResolvedProfile) -> tuple[int | None, str]:
     return None, "--max-running-requests unset: SGLang default, sized from the KV pool at startup"
 
 
+def _server_concurrency(profile: ResolvedProfile, running: int | None, running_source: str) -> dict[str, Any]:
+    """@app.server: Modal adds a replica above target_concurrency and answers HTTP 429 above max_concurrency."""
+    scaling = profile.data["scaling"]
+    engine, slots = ("vLLM", "max-num-seqs") if profile.data["engine"] == "vllm" else ("SGLang", "max-running-requests")
+    target, limit = derived.server_concurrency(profile)
+    if scaling.get("target_concurrency") is not None:
+        target_source = where(profile, "scaling", "target_concurrency")
+    elif scaling.get("target_inputs") is not None:
+        target_source = f"target_concurrency unset: {where(profile, 'scaling', 'target_inputs')}"
+    else:
+        target_source = f"target_concurrency unset: {where(profile, 'scaling', 'max_inputs')}"
+    if scaling.get("max_concurrency") is not None:
+        limit_source = where(profile, "scaling", "max_concurrency")
+    elif limit is not None:
+        limit_source = f"max_concurrency unset: {running_source}"
+    else:
+        limit_source = "max_concurrency unset: no limit, Modal never answers 429"
+    out: dict[str, Any] = {
+        "target_concurrency": quantity("@app.server target_concurrency", target, "requests/replica", target_source),
+        "max_concurrency": quantity(
+            "@app.server max_concurrency (HTTP 429 above)",
+            limit,
+            "requests/replica",
+            limit_source,
+            **(
+                {}
+                if limit is not None
+                else {"why": "no max_concurrency and no known engine slots", "none": "unlimited"}
+            ),
+        ),
+    }
+    if running is not None:
+        out["max_running_requests"] = quantity(f"{engine} {slots}", running, "requests/replica", running_source)
+    if limit is not None and running is not None:
+        effective = min(limit, running)
+        out["effective_per_replica"] = quantity(
+            "effective concurrency per replica",
+            effective,
+            "requests",
+            f"min(max_concurrency, {slots}): Modal answers 429 above max_concurrency (docs/sources.md#modal-inputs)",
+        )
+        out["idle_sglang_slots"] = quantity(
+            f"{engine} slots Modal never fills", running - effective, "slots", f"{slots} - effective"
+        )
+        if limit > running:
+            out["queued_in_sglang"] = quantity(
+                f"requests that queue inside {engine}", limit - running, "requests", f"max_concurrency - {slots}"
+            )
+    elif limit is not None:
+        effective = limit
+        out["effective_per_replica"] = quantity(
+            "effective concurrency per replica",
+            effective,
+            "requests",
+            f"max_concurrency; {running_source} (not modelled)",
+        )
+    else:
+        effective = running
+        out["effective_per_replica"] = quantity(
+            "effective concurrency per replica",
+            running,
+            "requests",
+            f"no max_concurrency: {slots}, the rest queue inside {engine}" if running is not None else running_source,
+            **(
+                {} if running is not None else {"why": "neither limit is known before start-up", "none": "not modelled"}
+            ),
+        )
+    out.update(_replicas(profile, effective))
+    out["scale_out_at"] = quantity(
+        "new replica (a cold start) once every warm one has",
+        target,
+        "requests",
+        target_source,
+    )
+    return out
+
+
 def _concurrency(profile: ResolvedProfile, running: int | None, running_source: str) -> dict[str, Any]:
+    if derived.serves_with_app_server(profile):
+        return _server_concurrency(profile, running, running_source)
     scaling = profile.data["scaling"]
     max_inputs = scaling["max_inputs"]
     engine, limit = ("vLLM", "max-num-seqs") if profile.data["engine"] == "vllm" else ("SGLang", "max-running-requests")
@@ -292,6 +371,21 @@ def _concurrency(profile: ResolvedProfile, running: int | None, running_source: 
             "requests",
             f"max_inputs; {running_source} (not modelled)",
         )
+    out.update(_replicas(profile, effective))
+    target = scaling.get("target_inputs")
+    out["scale_out_at"] = quantity(
+        "new replica (a cold start) once every warm one has",
+        target if target is not None else max_inputs,
+        "requests",
+        where(profile, "scaling", "target_inputs") if target is not None else "target_inputs unset: max_inputs",
+    )
+    return out
+
+
+def _replicas(profile: ResolvedProfile, effective: int | None) -> dict[str, Any]:
+    """Replicas kept warm and at most, and the fleet's in-flight ceiling at `effective` per replica."""
+    scaling = profile.data["scaling"]
+    out: dict[str, Any] = {}
     # Modal counts containers; a replica of a multi-node profile is a cluster of `nodes` of them.
     nodes = profile.data["gpu"]["nodes"]
     per = f" / gpu.nodes {nodes}" if nodes > 1 else ""
@@ -319,15 +413,16 @@ def _concurrency(profile: ResolvedProfile, running: int | None, running_source: 
             "replicas at most", replicas, "replicas", where(profile, "scaling", "max_containers") + per
         )
         out["fleet_ceiling"] = quantity(
-            "fleet in-flight ceiling", replicas * effective, "requests", "replicas at most x effective per replica"
+            "fleet in-flight ceiling",
+            None if effective is None else replicas * effective,
+            "requests",
+            "replicas at most x effective per replica",
+            **(
+                {}
+                if effective is not None
+                else {"why": "the concurrency per replica is not modelled", "none": "not modelled"}
+            ),
         )
-    target = scaling.get("target_inputs")
-    out["scale_out_at"] = quantity(
-        "new replica (a cold start) once every warm one has",
-        target if target is not None else max_inputs,
-        "requests",
-        where(profile, "scaling", "target_inputs") if target is not None else "target_inputs unset: max_inputs",
-    )
     return out
 
 
