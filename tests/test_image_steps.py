@@ -91,6 +91,20 @@ def test_a_step_names_exactly_one_kind(tmp_path):
     )
 
 
+def test_a_command_that_uses_a_file_added_only_later_is_refused(tmp_path):
+    (tmp_path / "fix.patch").write_text("x\n")
+    stderr = refused(
+        tmp_path,
+        '    - run_commands: ["cd /sgl-workspace/sglang && patch -p1 < /patches/fix.patch"]\n'
+        "    - add_local_file: {local: fix.patch, remote: /patches/fix.patch}\n",
+    )
+    assert stderr == (
+        f"{tmp_path / 'p.yaml'}:5:22: error[image-step]: image.steps.0.run_commands.0: this command uses "
+        "/patches/fix.patch, which step 1 (add_local_file) adds only after it\n"
+        "    hint: move the add_local_file of fix.patch above this step: steps run in the order written\n"
+    )
+
+
 def test_an_index_url_belongs_to_a_pip_step(tmp_path):
     stderr = refused(
         tmp_path, "    - apt_install: [patch=2.7.6-7build3]\n      extra_index_url: https://example.com/simple\n"

@@ -75,6 +75,25 @@ def shape_findings(profile: ResolvedProfile) -> Iterator[StepFinding]:
                 )
 
 
+def order_findings(profile: ResolvedProfile) -> Iterator[StepFinding]:
+    """A command that uses a file the image gets only from a later step fails the build."""
+    found = steps(profile)
+    for index, kind, commands in found:
+        if kind != "run_commands":
+            continue
+        for later, later_kind, value in found:
+            if later <= index or later_kind not in LOCAL_KINDS:
+                continue
+            remote = value["remote"]
+            using = [k for k, command in enumerate(commands) if re.search(rf"{re.escape(remote)}(?![\w.+-])", command)]
+            if using:
+                yield StepFinding(
+                    f"this command uses {remote}, which step {later} ({later_kind}) adds only after it",
+                    ("image", "steps", index, "run_commands", using[0]),
+                    f"move the {later_kind} of {value['local']} above this step: steps run in the order written",
+                )
+
+
 def pip_problem(text: str) -> tuple[str, str] | None:
     """(message, hint) when a pip requirement does not pin exactly one version; None when it does."""
     try:

@@ -1122,7 +1122,7 @@ def flag_check_off(profile: ResolvedProfile) -> Iterator[Finding]:
 
 @rule("image-step", Severity.ERROR, "https://modal.com/docs/reference/modal.Image: one Image method per step")
 def image_step_shape(profile: ResolvedProfile) -> Iterator[Finding]:
-    for found in image_steps.shape_findings(profile):
+    for found in (*image_steps.shape_findings(profile), *image_steps.order_findings(profile)):
         yield Finding(found.message, found.blame, found.hint)
 
 
