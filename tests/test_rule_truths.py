@@ -164,3 +164,38 @@ def test_deepseek_v32_uses_fp8_kv_by_design_and_no_fp8_kv_rule_fires(tmp_path, p
 )
 def test_glm51_in_the_same_project_still_gets_them(tmp_path, parent, body, code):
     assert f"team/profiles/mine.yaml:4:3: {code}" in validate_in_project(tmp_path, parent, body)
+
+
+COVERED.append("watchdog-first-batch")
+NO_COMPILE = "lifecycle:\n  compile:\n    enabled: false\n"
+
+
+def test_the_watchdog_is_not_held_to_the_weight_load(tmp_path):
+    """SGLang starts its watchdog after the weights are loaded: a 300 s watchdog and a 712 GB load are fine when the
+    kernels were compiled before serving."""
+    profile = child(tmp_path, "sglang:\n  watchdog-timeout: 300\n")
+    assert findings(profile, "watchdog-first-batch") == []
+    assert findings(profile, "timeouts-cover-load") == []
+
+
+def test_without_the_compile_step_the_first_batch_compiles_and_the_watchdog_must_wait_for_it(tmp_path):
+    profile = child(tmp_path, NO_COMPILE + "sglang:\n  watchdog-timeout: 300\n")
+    assert findings(profile, "watchdog-first-batch") == [
+        f"{profile}:7:3: warning[watchdog-first-batch]: sglang.watchdog-timeout: watchdog-timeout 300s: with "
+        "lifecycle.compile.enabled false the first batches JIT-compile DeepGEMM's FP8 kernels into an empty cache, "
+        "typically 10-20 min by SGLang's own estimate, and the watchdog kills a batch that runs longer\n"
+        "    hint: enable lifecycle.compile (kernels compiled before serving), or set watchdog-timeout to at least 1200"
+    ]
+    # The shipped 1200 s covers it; a model with no FP8 kernels, or a GPU DeepGEMM has none for, compiles nothing.
+    assert findings(child(tmp_path, NO_COMPILE, name="shipped"), "watchdog-first-batch") == []
+    smoke = child(tmp_path, NO_COMPILE + "sglang:\n  watchdog-timeout: 300\n", parent="smoke", name="smoke")
+    assert findings(smoke, "watchdog-first-batch") == []
+
+
+def test_without_the_compile_step_the_health_wait_covers_the_load_and_the_compile(tmp_path):
+    profile = child(tmp_path, "lifecycle:\n  compile:\n    enabled: false\n  health:\n    timeout: 1440\n")
+    assert findings(profile, "timeouts-cover-load") == [
+        f"{profile}:7:5: error[timeouts-cover-load]: lifecycle.health.timeout: health timeout 1440s is shorter than "
+        "the ~712s weight load and up to 1200s of DeepGEMM JIT compile with no compile step\n"
+        "    hint: raise it to at least 2868"
+    ]

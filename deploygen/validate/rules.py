@@ -458,26 +458,61 @@ def max_total_tokens_per_request(profile: ResolvedProfile) -> Iterator[Finding]:
         )
 
 
+# SGLang's own warning when DeepGEMM compiles its FP8 kernels without a cache: "It may take a long time (typically
+# 10-20 mins) if you have not run `sglang.compile_deep_gemm`" (docs/sources.md#startup-order): plan for the long end.
+DEEPGEMM_UNCACHED_S = 20 * 60
+DEEPGEMM_FAMILIES = ("sm90", "sm100")
+
+
+def _compiles_uncached(profile: ResolvedProfile) -> bool:
+    """Whether SGLang JIT-compiles DeepGEMM's FP8 kernels into an empty cache at a start: an FP8 model on a GPU
+    DeepGEMM supports, with no compile step to fill the cache before serving."""
+    return (
+        profile.data["engine"] == "sglang"
+        and not profile.data["lifecycle"]["compile"]["enabled"]
+        and derived.model_facts(profile).quantization == "fp8"
+        and _family(profile) in DEEPGEMM_FAMILIES
+    )
+
+
 @rule("timeouts-cover-load", Severity.ERROR, "docs/sources.md#startup-order, #modal-volumes (1-3 GB/s)")
-def watchdog_covers_load(profile: ResolvedProfile) -> Iterator[Finding]:
+def health_covers_load(profile: ResolvedProfile) -> Iterator[Finding]:
+    """The port opens only once the weights are loaded and the kernels compiled: the health wait covers both."""
     checkpoint_gb = round(derived.model_facts(profile).checkpoint_gb, 1)
     # Plan for the slow end of Modal's volume read speed.
     load_seconds = checkpoint_gb / VOLUME_READ_GB_PER_S["slow"]
-    sglang = profile.data["engine"] == "sglang"
-    watchdog = _number(profile, "watchdog-timeout", default=derived.catalog_default(profile, "watchdog-timeout"))
-    if sglang and watchdog is not None and watchdog < load_seconds:
-        yield Finding(
-            f"watchdog-timeout {watchdog}s is shorter than a {checkpoint_gb:g} GB load at 1 GB/s "
-            f"(~{load_seconds:.0f}s)",
-            _flag_path(profile, "watchdog-timeout"),
-            f"set watchdog-timeout to at least {int(load_seconds * 1.5)}",
-        )
+    compile_seconds = DEEPGEMM_UNCACHED_S if _compiles_uncached(profile) else 0
+    needed = load_seconds + compile_seconds
     health = profile.data["lifecycle"]["health"]["timeout"]
-    if health < load_seconds:
+    if health < needed:
+        compiling = (
+            f" and up to {compile_seconds}s of DeepGEMM JIT compile with no compile step" if compile_seconds else ""
+        )
         yield Finding(
-            f"health timeout {health}s is shorter than the ~{load_seconds:.0f}s weight load",
+            f"health timeout {health}s is shorter than the ~{load_seconds:.0f}s weight load{compiling}",
             ("lifecycle", "health", "timeout"),
-            f"raise it to at least {int(load_seconds * 1.5)}",
+            f"raise it to at least {int(needed * 1.5)}",
+        )
+
+
+@rule(
+    "watchdog-first-batch",
+    Severity.WARNING,
+    "docs/sources.md#startup-order: the watchdog starts after the weight load and times one forward batch",
+    SGLANG,
+)
+def watchdog_first_batch(profile: ResolvedProfile) -> Iterator[Finding]:
+    """SGLang's watchdog times forward batches, not the weight load: a first batch that JIT-compiles kernels into
+    an empty cache is what can outlast it."""
+    watchdog = _number(profile, "watchdog-timeout", default=derived.catalog_default(profile, "watchdog-timeout"))
+    if _compiles_uncached(profile) and watchdog is not None and watchdog < DEEPGEMM_UNCACHED_S:
+        yield Finding(
+            f"watchdog-timeout {watchdog}s: with lifecycle.compile.enabled false the first batches JIT-compile "
+            "DeepGEMM's FP8 kernels into an empty cache, typically 10-20 min by SGLang's own estimate, and the "
+            "watchdog kills a batch that runs longer",
+            _flag_path(profile, "watchdog-timeout"),
+            "enable lifecycle.compile (kernels compiled before serving), or set watchdog-timeout to at least "
+            f"{DEEPGEMM_UNCACHED_S}",
         )
 
 
@@ -1139,9 +1174,6 @@ def local_files(profile: ResolvedProfile) -> Iterator[Finding]:
 
 
 # DeepGEMM's kernels are for the sm90 and sm100 families (data/gpus.yaml `family`: a B300 is sm100).
-DEEPGEMM_FAMILIES = ("sm90", "sm100")
-
-
 @rule("deepgemm-arch", Severity.WARNING, "docs/sources.md#jit-caches: DeepGEMM FP8 kernels for SM90 and SM100", SGLANG)
 def deepgemm_arch(profile: ResolvedProfile) -> Iterator[Finding]:
     if profile.data["lifecycle"]["compile"]["enabled"] and _family(profile) not in DEEPGEMM_FAMILIES:
