@@ -114,6 +114,26 @@ def test_the_cookbooks_speculative_algo_is_refused_as_an_abbreviation():
     )
 
 
+def test_the_docs_mem_fraction_is_refused_as_an_abbreviation_of_mem_fraction_static():
+    name = "llama-3.1-8b-eagle3-h100-docs"
+    lines = validate_output(name)
+    at = lines.index(
+        f"{where(name, '  mem-fraction: 0.6')}: error[sglang-unknown-flag]: sglang.mem-fraction: "
+        "SGLang 0.5.10 has no option --mem-fraction"
+    )
+    assert lines[at + 1] == "    hint: `mem-fraction` is only an abbreviation; write the full option `mem-fraction-static`"
+
+
+def test_a_model_card_recipe_still_emits_flags_its_release_deprecates():
+    name = "qwen3.6-35b-dflash-b200-model-card"
+    lines = validate_output(name)
+    at = lines.index(
+        f"{where(name, '  enable-flashinfer-allreduce-fusion: true')}: warning[sglang-deprecated-flag]: "
+        "sglang.enable-flashinfer-allreduce-fusion: --enable-flashinfer-allreduce-fusion is deprecated in SGLang 0.5.19"
+    )
+    assert lines[at + 1] == "    hint: use `flashinfer-allreduce-fusion-backend: auto`"
+
+
 def test_glm_5_on_b200_without_a_kv_dtype_is_told_it_gets_fp8_kv():
     lines = validate_output("glm-5-b200-cookbook")
     at = lines.index(
