@@ -121,7 +121,9 @@ def test_the_docs_mem_fraction_is_refused_as_an_abbreviation_of_mem_fraction_sta
         f"{where(name, '  mem-fraction: 0.6')}: error[sglang-unknown-flag]: sglang.mem-fraction: "
         "SGLang 0.5.10 has no option --mem-fraction"
     )
-    assert lines[at + 1] == "    hint: `mem-fraction` is only an abbreviation; write the full option `mem-fraction-static`"
+    assert lines[at + 1] == (
+        "    hint: `mem-fraction` is only an abbreviation; write the full option `mem-fraction-static`"
+    )
 
 
 def test_a_model_card_recipe_still_emits_flags_its_release_deprecates():
