@@ -126,14 +126,43 @@ def test_the_docs_mem_fraction_is_refused_as_an_abbreviation_of_mem_fraction_sta
     )
 
 
-def test_a_model_card_recipe_still_emits_flags_its_release_deprecates():
-    name = "qwen3.6-35b-dflash-b200-model-card"
-    lines = validate_output(name)
+def test_a_model_card_recipe_still_emits_flags_its_release_deprecates(tmp_path):
+    """Once its draft model is in the weights volume (the fix validate asks for), the card's recipe shows the
+    flags its release keeps only as deprecated."""
+    example = EXAMPLES_DIR / "qwen3.6-35b-dflash-b200-model-card.yaml"
+    fixed = tmp_path / "fixed.yaml"
+    fixed.write_text(
+        f"schema_version: 1\nextends: {example}\n"
+        "sglang:\n  speculative-draft-model-path: /model-cache/Qwen3.6-35B-A3B-DFlash\n"
+    )
+    result = run_cli("validate", str(fixed))
+    assert result.returncode == 0
+    lines = result.stderr.splitlines()
     at = lines.index(
-        f"{where(name, '  enable-flashinfer-allreduce-fusion: true')}: warning[sglang-deprecated-flag]: "
+        f"{where(example.stem, '  enable-flashinfer-allreduce-fusion: true')}: warning[sglang-deprecated-flag]: "
         "sglang.enable-flashinfer-allreduce-fusion: --enable-flashinfer-allreduce-fusion is deprecated in SGLang 0.5.19"
     )
     assert lines[at + 1] == "    hint: use `flashinfer-allreduce-fusion-backend: auto`"
+    at = lines.index(
+        f"{where(example.stem, '  mamba-scheduler-strategy: extra_buffer')}: warning[sglang-deprecated-flag]: "
+        "sglang.mamba-scheduler-strategy: --mamba-scheduler-strategy is deprecated in SGLang 0.5.19"
+    )
+    assert lines[at + 1] == "    hint: use `--mamba-radix-cache-strategy`"
+
+
+def test_a_draft_model_named_by_its_hub_id_is_caught_in_a_published_recipe():
+    name = "qwen3.6-35b-dflash-b200-model-card"
+    lines = validate_output(name)
+    at = lines.index(
+        f"{where(name, '  speculative-draft-model-path: z-lab/Qwen3.6-35B-A3B-DFlash')}: error[draft-model-offline]: "
+        "sglang.speculative-draft-model-path: --speculative-draft-model-path 'z-lab/Qwen3.6-35B-A3B-DFlash' is not a "
+        "path in the container: deploy.py starts SGLang with HF_HUB_OFFLINE=1 and download_model fetches model.repo "
+        "only, so SGLang cannot download the draft model when it starts"
+    )
+    assert lines[at + 1] == (
+        "    hint: download z-lab/Qwen3.6-35B-A3B-DFlash into the weights volume and give its path there "
+        "(e.g. /model-cache/Qwen3.6-35B-A3B-DFlash)"
+    )
 
 
 def test_glm_5_on_b200_without_a_kv_dtype_is_told_it_gets_fp8_kv():

@@ -846,3 +846,18 @@ def test_every_gpu_of_the_sm100_family_takes_the_blackwell_paths(tmp_path, gpu_t
     unset = child(tmp_path, f"gpu:\n  type: {gpu_type}\nsglang:\n  kv-cache-dtype: null\n", name="unset")
     assert [line.split(": ", 2)[1] for line in findings(unset, "dsa-kv-dtype")] == ["error[dsa-kv-dtype]"]
     assert check(str(blackwell)).deployment.gpu_arch == gpu_facts()[gpu_type]["arch"]
+
+
+@covers("draft-model-offline")
+def test_a_draft_model_named_by_its_hub_id_cannot_be_downloaded_by_the_offline_engine(tmp_path):
+    profile = child(tmp_path, "sglang:\n  speculative-draft-model-path: z-lab/Qwen3.6-35B-A3B-DFlash\n")
+    assert findings(profile, "draft-model-offline") == [
+        f"{profile}:4:3: error[draft-model-offline]: sglang.speculative-draft-model-path: "
+        "--speculative-draft-model-path 'z-lab/Qwen3.6-35B-A3B-DFlash' is not a path in the container: deploy.py "
+        "starts SGLang with HF_HUB_OFFLINE=1 and download_model fetches model.repo only, so SGLang cannot download "
+        "the draft model when it starts\n"
+        "    hint: download z-lab/Qwen3.6-35B-A3B-DFlash into the weights volume and give its path there "
+        "(e.g. /model-cache/Qwen3.6-35B-A3B-DFlash)"
+    ]
+    in_volume = child(tmp_path, "sglang:\n  speculative-draft-model-path: /model-cache/Qwen3.6-35B-A3B-DFlash\n")
+    assert findings(in_volume, "draft-model-offline") == []

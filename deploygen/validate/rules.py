@@ -1239,6 +1239,30 @@ def model_revision_pinned(profile: ResolvedProfile) -> Iterator[Finding]:
 
 
 @rule(
+    "draft-model-offline",
+    Severity.ERROR,
+    "deploygen/runtime/engine.py starts SGLang with HF_HUB_OFFLINE=1 "
+    "(https://huggingface.co/docs/huggingface_hub/package_reference/environment_variables#hfhuboffline)",
+    SGLANG,
+)
+def draft_model_in_the_container(profile: ResolvedProfile) -> Iterator[Finding]:
+    """A draft model named by its Hub repository id is downloaded by SGLang when it starts; the container runs it
+    offline and download_model fetches model.repo only, so such a deployment can never start."""
+    names = ("speculative-draft-model-path", "speculative-draft-model")
+    draft = profile.flag(*names)
+    if not isinstance(draft, str) or draft.startswith("/"):
+        return
+    name = next(n for n in names if n in profile.data["sglang"])
+    yield Finding(
+        f"--{name} {draft!r} is not a path in the container: deploy.py starts SGLang with HF_HUB_OFFLINE=1 and "
+        "download_model fetches model.repo only, so SGLang cannot download the draft model when it starts",
+        ("sglang", name),
+        f"download {draft} into the weights volume and give its path there "
+        f"(e.g. {profile.data['volumes']['weights']['mount']}/{draft.rsplit('/', 1)[-1]})",
+    )
+
+
+@rule(
     "warmup",
     Severity.ERROR,
     "https://docs.sglang.ai/advanced_features/separate_reasoning.html, "
