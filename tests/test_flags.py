@@ -363,3 +363,24 @@ def test_the_render_starts_sglang_with_the_entry_point_its_release_ships(tmp_pat
     source = (tmp_path / "out").joinpath("deploy.py")
     assert run_cli("render", str(path), "--out", str(tmp_path / "out")).returncode == 0
     assert f"\nSERVE_COMMAND = {json.dumps(expected)}\n" in source.read_text()
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "replacement"),
+    [
+        ("cuda-graph-max-bs", 32, "cuda-graph-max-bs-decode"),
+        ("mamba-scheduler-strategy", "extra_buffer", "mamba-radix-cache-strategy"),
+    ],
+)
+def test_a_deprecated_alias_a_later_release_dropped_names_its_replacement(tmp_path, flag, value, replacement):
+    profile = child(
+        tmp_path,
+        "image:\n  sglang_image: lmsysorg/sglang:v0.5.20-cu130\n  sglang_version: 0.5.20\n"
+        f"sglang:\n  {flag}: {value}\n",
+    )
+    result = run_cli("validate", str(profile))
+    assert result.returncode == 1
+    assert (
+        f"{profile}:7:3: error[sglang-unknown-flag]: sglang.{flag}: SGLang 0.5.20 has no option --{flag}\n"
+        f"    hint: renamed since SGLang 0.5.14: use `{replacement}`\n"
+    ) in result.stderr
