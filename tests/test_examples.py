@@ -147,7 +147,7 @@ def test_a_model_card_recipe_still_emits_flags_its_release_deprecates(tmp_path):
         f"{where(example.stem, '  mamba-scheduler-strategy: extra_buffer')}: warning[sglang-deprecated-flag]: "
         "sglang.mamba-scheduler-strategy: --mamba-scheduler-strategy is deprecated in SGLang 0.5.19"
     )
-    assert lines[at + 1] == "    hint: use `--mamba-radix-cache-strategy`"
+    assert lines[at + 1] == "    hint: use `mamba-radix-cache-strategy`"
 
 
 def test_a_draft_model_named_by_its_hub_id_is_caught_in_a_published_recipe():
