@@ -286,7 +286,7 @@ def test_a_bf16_model_has_no_deepgemm_compile_and_an_fp8_one_with_the_compile_st
     fp8 = [
         p.name
         for p in (check(name).profile for name in DEPLOYABLE)
-        if p.data["lifecycle"]["compile"]["enabled"] and derived.model_facts(p).quantization == "fp8"
+        if derived.precompiles_deepgemm(p) and derived.model_facts(p).quantization == "fp8"
     ]
     assert fp8, "no shipped profile compiles an FP8 model"
     rows = plan_rows(fp8[0], capsys=capsys)

@@ -16,6 +16,7 @@ from conftest import ROOT, child, run_cli
 from deploygen.load import deployable_profiles
 from deploygen.pipeline import check
 from deploygen.render import output_path, render_deployment
+from deploygen.validate import derived
 
 PROFILES = [p.name for p in deployable_profiles()]
 RUFF = str(ROOT / ".venv" / "bin" / "ruff") if (ROOT / ".venv" / "bin" / "ruff").exists() else "ruff"
@@ -159,7 +160,7 @@ def test_modal_objects_carry_the_profile_values(name):
     )
     assert download.secrets == secret_infos(profile["secrets"]["huggingface"])
     # vLLM compiles at its first start: its renders have no precompile function (docs/sources.md#vllm-caches).
-    if profile["lifecycle"]["compile"]["enabled"] and profile["engine"] == "sglang":
+    if derived.precompiles_deepgemm(deployment.profile):
         compile_info = deploy.compile_deepgemm.info()
         assert compile_info.gpus == [(gpu["type"], gpu["count"])]
         assert (compile_info.cluster_info.size if compile_info.cluster_info else 1) == gpu["nodes"]
@@ -203,7 +204,7 @@ def test_the_command_is_the_planned_argv_and_the_guide_constants_exist(name):
         compile_cmd = deploy._build_sglang_cmd(command=["python3", "-m", "sglang.compile_deep_gemm"])
         assert compile_cmd == deployment.compile_argv
         constants = ("SGLANG_VERSION", "SGLANG_IMAGE")
-        functions += ["compile_deepgemm"] if deployment.profile.data["lifecycle"]["compile"]["enabled"] else []
+        functions += ["compile_deepgemm"] if derived.precompiles_deepgemm(deployment.profile) else []
     for constant in ("MODEL_REPO", "MODEL_NAME", "MODEL_PATH", "GPU_TYPE", "GPU_COUNT", "PORT", *constants):
         assert hasattr(deploy, constant), constant
     for function in functions:

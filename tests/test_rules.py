@@ -9,6 +9,7 @@ from deploygen.errors import UserError
 from deploygen.facts import gpu_facts
 from deploygen.load import deployable_profiles, load_profile
 from deploygen.pipeline import check
+from deploygen.validate import derived
 from deploygen.validate.rules import RULES, rule_problems
 from deploygen.validate.schema import apply_defaults, schema_problems
 
@@ -132,9 +133,43 @@ def test_deepgemm_precompile_on_a_gpu_without_deepgemm_kernels_warns(tmp_path):
     assert findings(profile, "deepgemm-arch") == [
         f"{profile}:5:5: warning[deepgemm-arch]: lifecycle.compile.enabled: DeepGEMM has no kernels for L4 (sm89); "
         "compile_deepgemm would spend GPU time for nothing\n"
-        "    hint: set lifecycle.compile.enabled: false"
+        "    hint: remove lifecycle.compile.enabled (unset compiles only where there is something to compile) or "
+        "set it to false"
     ]
     assert findings(child(tmp_path, "", parent="smoke", name="as-shipped"), "deepgemm-arch") == []
+
+
+@covers("deepgemm-arch")
+def test_deepgemm_precompile_of_a_model_without_fp8_weights_warns(tmp_path):
+    body = "gpu:\n  type: H100\n  count: 1\nlifecycle:\n  compile:\n    enabled: true\n"
+    profile = child(tmp_path, body, parent="smoke")
+    assert findings(profile, "deepgemm-arch") == [
+        f"{profile}:8:5: warning[deepgemm-arch]: lifecycle.compile.enabled: the model's weights are not FP8 "
+        "(quantization none), and DeepGEMM's kernels are FP8 only; compile_deepgemm would spend GPU time for nothing\n"
+        "    hint: remove lifecycle.compile.enabled (unset compiles only where there is something to compile) or "
+        "set it to false"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("parent", "body", "compiles", "reason"),
+    [
+        ("b200-prod", "", True, None),
+        ("smoke", "", False, "the model's weights are not FP8 (quantization none), so there is nothing to precompile"),
+        ("smoke", "gpu:\n  type: H100\n  count: 1\n", False, "the model's weights are not FP8 (quantization none)"),
+        ("b200-prod", "gpu:\n  type: L40S\n  count: 8\n", False, "DeepGEMM has no kernels for L40S (sm89)"),
+        ("b200-prod", "lifecycle:\n  compile:\n    enabled: false\n", False, "lifecycle.compile.enabled is false"),
+    ],
+    ids=["fp8-on-blackwell", "bf16-on-l4", "bf16-on-hopper", "fp8-on-l40s", "turned-off"],
+)
+def test_an_unset_compile_step_runs_exactly_where_deepgemm_has_fp8_kernels_to_build(
+    tmp_path, parent, body, compiles, reason
+):
+    profile = apply_defaults(load_profile(str(child(tmp_path, body, parent=parent))))
+    assert derived.precompiles_deepgemm(profile) is compiles
+    if reason:
+        assert derived.no_precompile_reason(profile).startswith(reason)
+        assert derived.compile_step(profile) is None
 
 
 @covers("spec-v2")

@@ -444,7 +444,7 @@ def _cold_start(profile: ResolvedProfile) -> dict[str, Any]:
         )
     # The DeepGEMM JIT compile is FP8 kernels, precompiled by the compile step: only an FP8 model with
     # that step on pays it; any other model has no DeepGEMM compile.
-    compiles = profile.data["lifecycle"]["compile"]["enabled"] and facts.quantization == "fp8"
+    compiles = derived.precompiles_deepgemm(profile) and facts.quantization == "fp8"
     compile_s = JIT_COMPILE_S if compiles else 0
     if compiles:
         out["jit_compile_cached_s"] = quantity(
@@ -457,11 +457,12 @@ def _cold_start(profile: ResolvedProfile) -> dict[str, Any]:
             "12-15 min on first boot (docs/sources.md#third-party-cluster-report)",
         )
     else:
-        why = (
-            "lifecycle.compile.enabled is false"
-            if facts.quantization == "fp8"
-            else f"model quantization {facts.quantization}"
-        )
+        if facts.quantization != "fp8":
+            why = f"model quantization {facts.quantization}"
+        elif profile.data["engine"] == "sglang":
+            why = derived.no_precompile_reason(profile)
+        else:
+            why = "lifecycle.compile.enabled is false"
         out["jit_compile_uncached_s"] = quantity(
             "JIT compile", 0, "s", f"no DeepGEMM compile: its kernels are FP8 only ({why})"
         )

@@ -23,6 +23,7 @@ from deploygen.plan.deployment import AUTOSCALER_SCHEDULE, Deployment, Flag, Ima
 from deploygen.render.literals import py_literal
 from deploygen.render.runtime_source import RUNTIME_DIR, RuntimeModule, import_block, runtime_module
 from deploygen.sglang.catalog import sglang_serve_since
+from deploygen.validate import derived
 from deploygen.validate.derived import STOP_OVERHEAD, VOLUME_COMMIT_MARGIN, model_dir
 
 MINUTE = 60
@@ -196,7 +197,7 @@ class _Builder:
         lifecycle = data["lifecycle"]
         engine = ENGINES[data["engine"]]
         # vLLM compiles at its first start: no DeepGEMM precompile function, whatever lifecycle.compile says.
-        compile_on = lifecycle["compile"]["enabled"] and data["engine"] == "sglang"
+        compile_on = derived.precompiles_deepgemm(self.profile)
         clustered = data["gpu"]["nodes"] > 1
         keepalive_mode = data["keepalive"]["mode"]
         names = (
@@ -314,9 +315,15 @@ class _Builder:
             return ()
         if self.data["engine"] == "vllm":
             return comment_block(VLLM_NO_PRECOMPILE)
-        return comment_block(
-            ["No DeepGEMM precompile (lifecycle.compile.enabled is false): kernels JIT-compile into CACHE_DIR."]
-        ) + self.comments(("lifecycle", "compile", "enabled"))
+        reason = derived.no_precompile_reason(self.profile)
+        jit = (
+            "; kernels JIT-compile into CACHE_DIR"
+            if self.profile.data["lifecycle"]["compile"]["enabled"] is False
+            else ""
+        )
+        return comment_block([f"No DeepGEMM precompile: {reason}{jit}."]) + self.comments(
+            ("lifecycle", "compile", "enabled")
+        )
 
     def flag_check_line(self) -> str:
         """How the SGLang flags were checked, when the image names no release (empty otherwise)."""

@@ -120,12 +120,37 @@ def gpu_family(profile: ResolvedProfile) -> str:
     return gpu_facts()[profile.data["gpu"]["type"]]["family"]
 
 
+# DeepGEMM's FP8 kernels exist for Hopper and Blackwell only (docs/sources.md#jit-caches).
+DEEPGEMM_FAMILIES = ("sm90", "sm100")
+
+
+def precompiles_deepgemm(profile: ResolvedProfile) -> bool:
+    """Whether deploy.py runs SGLang's DeepGEMM precompile: lifecycle.compile.enabled when the profile says,
+    else (unset) exactly when there is something to compile: an FP8 model on a GPU DeepGEMM has kernels for."""
+    if profile.data["engine"] != "sglang":
+        return False
+    enabled = profile.data["lifecycle"]["compile"]["enabled"]
+    if enabled is not None:
+        return enabled
+    return model_facts(profile).quantization == "fp8" and gpu_family(profile) in DEEPGEMM_FAMILIES
+
+
+def no_precompile_reason(profile: ResolvedProfile) -> str:
+    """Why an SGLang deployment has no DeepGEMM precompile, in words for a comment or a plan row."""
+    if profile.data["lifecycle"]["compile"]["enabled"] is False:
+        return "lifecycle.compile.enabled is false"
+    quantization = model_facts(profile).quantization
+    if quantization != "fp8":
+        return f"the model's weights are not FP8 (quantization {quantization}), so there is nothing to precompile"
+    return f"DeepGEMM has no kernels for {profile.data['gpu']['type']} ({gpu_arch(profile)})"
+
+
 def compile_step(profile: ResolvedProfile) -> str | None:
     """What this deployment compiles into the compile-cache volume (None: nothing): SGLang's DeepGEMM
-    precompile (lifecycle.compile.enabled), or vLLM's torch.compile at its first start (unless eager)."""
+    precompile (precompiles_deepgemm), or vLLM's torch.compile at its first start (unless eager)."""
     if profile.data["engine"] == "vllm":
         return None if profile.data.get("vllm", {}).get("enforce-eager") else "vLLM's torch.compile at first start"
-    return "the DeepGEMM precompile" if profile.data["lifecycle"]["compile"]["enabled"] else None
+    return "the DeepGEMM precompile" if precompiles_deepgemm(profile) else None
 
 
 def kv_cache_dtype(profile: ResolvedProfile) -> tuple[str, bool]:

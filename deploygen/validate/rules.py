@@ -461,7 +461,7 @@ def max_total_tokens_per_request(profile: ResolvedProfile) -> Iterator[Finding]:
 # SGLang's own warning when DeepGEMM compiles its FP8 kernels without a cache: "It may take a long time (typically
 # 10-20 mins) if you have not run `sglang.compile_deep_gemm`" (docs/sources.md#startup-order): plan for the long end.
 DEEPGEMM_UNCACHED_S = 20 * 60
-DEEPGEMM_FAMILIES = ("sm90", "sm100")
+DEEPGEMM_FAMILIES = derived.DEEPGEMM_FAMILIES
 
 
 def _compiles_uncached(profile: ResolvedProfile) -> bool:
@@ -469,7 +469,7 @@ def _compiles_uncached(profile: ResolvedProfile) -> bool:
     DeepGEMM supports, with no compile step to fill the cache before serving."""
     return (
         profile.data["engine"] == "sglang"
-        and not profile.data["lifecycle"]["compile"]["enabled"]
+        and not derived.precompiles_deepgemm(profile)
         and derived.model_facts(profile).quantization == "fp8"
         and _family(profile) in DEEPGEMM_FAMILIES
     )
@@ -1176,12 +1176,24 @@ def local_files(profile: ResolvedProfile) -> Iterator[Finding]:
 # DeepGEMM's kernels are for the sm90 and sm100 families (data/gpus.yaml `family`: a B300 is sm100).
 @rule("deepgemm-arch", Severity.WARNING, "docs/sources.md#jit-caches: DeepGEMM FP8 kernels for SM90 and SM100", SGLANG)
 def deepgemm_arch(profile: ResolvedProfile) -> Iterator[Finding]:
-    if profile.data["lifecycle"]["compile"]["enabled"] and _family(profile) not in DEEPGEMM_FAMILIES:
+    # Only an explicit `true`: unset compiles exactly where DeepGEMM has FP8 kernels to build.
+    if profile.data["lifecycle"]["compile"]["enabled"] is not True:
+        return
+    if _family(profile) not in DEEPGEMM_FAMILIES:
         yield Finding(
             f"DeepGEMM has no kernels for {profile.data['gpu']['type']} ({_arch(profile)}); "
             "compile_deepgemm would spend GPU time for nothing",
             ("lifecycle", "compile", "enabled"),
-            "set lifecycle.compile.enabled: false",
+            "remove lifecycle.compile.enabled (unset compiles only where there is something to compile) or set it "
+            "to false",
+        )
+    elif (quantization := derived.model_facts(profile).quantization) != "fp8":
+        yield Finding(
+            f"the model's weights are not FP8 (quantization {quantization}), and DeepGEMM's kernels are FP8 only; "
+            "compile_deepgemm would spend GPU time for nothing",
+            ("lifecycle", "compile", "enabled"),
+            "remove lifecycle.compile.enabled (unset compiles only where there is something to compile) or set it "
+            "to false",
         )
 
 
