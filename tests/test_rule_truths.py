@@ -58,7 +58,8 @@ def test_a_vllm_image_pinned_by_digest_takes_its_version_from_vllm_version(tmp_p
     )
     assert pinned("vllm/vllm-openai:latest", "floating")[0].endswith(
         "error[image-pinned]: image.vllm_image: image 'vllm/vllm-openai:latest' is not pinned: latest moves\n"
-        "    hint: pin a release tag such as vllm/vllm-openai:v0.33.0"
+        "    hint: pin a release tag such as vllm/vllm-openai:v0.33.0, or keep this image and add its digest, "
+        "vllm/vllm-openai:latest@sha256:<64 hex> (`docker buildx imagetools inspect vllm/vllm-openai:latest` prints it)"
     )
 
 

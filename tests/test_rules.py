@@ -575,8 +575,26 @@ def test_a_floating_image_tag_is_an_error(tmp_path, image, moves):
     profile = child(tmp_path, f"image:\n  sglang_image: {image}\n")
     assert findings(profile, "image-pinned") == [
         f"{profile}:4:3: error[image-pinned]: image.sglang_image: image {image!r} is not pinned: {moves} moves\n"
-        "    hint: pin a release tag such as lmsysorg/sglang:v0.5.10.post1-cu130"
+        "    hint: pin a release tag such as lmsysorg/sglang:v0.5.10.post1-cu130, or keep this image and add its "
+        f"digest, {image}@sha256:<64 hex> (`docker buildx imagetools inspect {image}` prints it)"
     ]
+
+
+@covers("image-pinned")
+@pytest.mark.parametrize("tag", ["glm5-blackwell", "glm5-hopper", "cu130-runtime"])
+def test_a_tag_that_names_no_release_is_not_pinned_without_a_digest(tmp_path, tag):
+    image = f"lmsysorg/sglang:{tag}"
+    body = f"image:\n  sglang_image: {image}\n  flag_check: parser-matches\n"
+    profile = child(tmp_path, body)
+    assert findings(profile, "image-pinned") == [
+        f"{profile}:4:3: error[image-pinned]: image.sglang_image: image {image!r} is not pinned: tag {tag!r} names "
+        "no release and can be rebuilt under the same name\n"
+        "    hint: pin a release tag such as lmsysorg/sglang:v0.5.10.post1-cu130, or keep this image and add its "
+        f"digest, {image}@sha256:<64 hex> (`docker buildx imagetools inspect {image}` prints it)"
+    ]
+    digest = f"{image}@sha256:" + "b" * 64
+    pinned = child(tmp_path, body.replace(image, digest), name="pinned")
+    assert findings(pinned, "image-pinned") == []
 
 
 @pytest.mark.parametrize(

@@ -89,7 +89,9 @@ def test_the_chosen_engines_image_is_required(tmp_path):
     ("image", "message"),
     [
         ("vllm/vllm-openai:latest", "error[image-pinned]: image.vllm_image: image 'vllm/vllm-openai:latest' is not "
-         "pinned: latest moves\n    hint: pin a release tag such as vllm/vllm-openai:v0.33.0"),
+         "pinned: latest moves\n    hint: pin a release tag such as vllm/vllm-openai:v0.33.0, or keep this image "
+         "and add its digest, vllm/vllm-openai:latest@sha256:<64 hex> (`docker buildx imagetools inspect "
+         "vllm/vllm-openai:latest` prints it)"),
         ("vllm/vllm-openai:v0.19.0", "error[image-pinned]: image.vllm_version: image tag 'v0.19.0' does not match "
          "vllm_version 0.33.0\n    hint: use the v0.33.0 image or set vllm_version to the image's version"),
     ],

@@ -1087,7 +1087,16 @@ def image_pinned(profile: ResolvedProfile) -> Iterator[Finding]:
         yield Finding(
             f"image {image!r} is not pinned: {tag or 'no tag'} moves",
             ("image", image_field),
-            f"pin a release tag such as {example}",
+            _pin_hint(image, example),
+        )
+        return
+    elif not RELEASE_IN_TAG.match(tag):
+        # A model or hardware tag (`glm5-blackwell`, `glm5-hopper`) names no release and is rebuilt in place as
+        # the model's support lands: only a digest pins what it points to.
+        yield Finding(
+            f"image {image!r} is not pinned: tag {tag!r} names no release and can be rebuilt under the same name",
+            ("image", image_field),
+            _pin_hint(image, example),
         )
         return
     version = profile.data["image"][version_field]
@@ -1102,6 +1111,13 @@ def image_pinned(profile: ResolvedProfile) -> Iterator[Finding]:
             ("image", version_field),
             f"use the v{version} image or set {version_field} to the image's version",
         )
+
+
+def _pin_hint(image: str, example: str) -> str:
+    return (
+        f"pin a release tag such as {example}, or keep this image and add its digest, {image}@sha256:<64 hex> "
+        f"(`docker buildx imagetools inspect {image}` prints it)"
+    )
 
 
 def _sglang_release(profile: ResolvedProfile, image: str, tag: str) -> Iterator[Finding]:
