@@ -200,3 +200,25 @@ def test_without_the_compile_step_the_health_wait_covers_the_load_and_the_compil
         "the ~712s weight load and up to 1200s of DeepGEMM JIT compile with no compile step\n"
         "    hint: raise it to at least 2868"
     ]
+
+
+COVERED.append("env-overridden")
+
+
+def test_a_profile_env_var_the_generator_overrides_is_an_error_naming_both_values(tmp_path):
+    profile = child(tmp_path, "image:\n  env:\n    TRITON_CACHE_DIR: /tmp/triton\n    HF_HUB_OFFLINE: '0'\n")
+    module_dir = "/dg-cache/sm100-sglang-v0.5.10.post1-cu130"
+    assert findings(profile, "env-overridden") == [
+        f"{profile}:5:5: error[env-overridden]: image.env.TRITON_CACHE_DIR: the generator sets "
+        f"TRITON_CACHE_DIR='{module_dir}/triton' (the JIT cache folder of this GPU architecture and image), which "
+        "replaces this '/tmp/triton'\n"
+        "    hint: remove image.env.TRITON_CACHE_DIR; the compile-cache volume (volumes.compile_cache) keeps the caches",
+        f"{profile}:6:5: error[env-overridden]: image.env.HF_HUB_OFFLINE: the generator sets HF_HUB_OFFLINE='1' "
+        "(serving reads the weights from the volume only, never the Hub), which replaces this '0'\n"
+        "    hint: remove image.env.HF_HUB_OFFLINE",
+    ]
+    # The value the render really writes, read from the rendered deploy.py.
+    module = _deploy_module(tmp_path, child(tmp_path, "description: as shipped\n", name="shipped"))
+    assert module.jit_cache_env(module.CACHE_DIR)["TRITON_CACHE_DIR"] == f"{module_dir}/triton"
+    same = child(tmp_path, "image:\n  env:\n    HF_HUB_OFFLINE: '1'\n", name="same")
+    assert findings(same, "env-overridden") == []

@@ -24,7 +24,7 @@ from deploygen.render.literals import py_literal
 from deploygen.render.runtime_source import RUNTIME_DIR, RuntimeModule, import_block, runtime_module
 from deploygen.sglang.catalog import sglang_serve_since
 from deploygen.validate import derived
-from deploygen.validate.derived import STOP_OVERHEAD, VOLUME_COMMIT_MARGIN, model_dir
+from deploygen.validate.derived import STOP_OVERHEAD, VOLUME_COMMIT_MARGIN, image_slug, model_dir
 
 MINUTE = 60
 HOUR = 60 * MINUTE
@@ -362,7 +362,7 @@ class _Builder:
         data = self.data
         engine = data["engine"]
         image = data["image"][f"{engine}_image"]
-        slug = re.sub(r"[^A-Za-z0-9._-]+", "-", image.split("/")[-1])[:80]
+        slug = image_slug(image)
         model_slug = re.sub(r"[^A-Za-z0-9._-]", "-", data["model"]["name"])
         blank = Line("")
         lines = [

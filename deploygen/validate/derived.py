@@ -301,3 +301,21 @@ def server_concurrency(profile: ResolvedProfile) -> tuple[float, int | None]:
     if limit is None and profile.data.get("engine", "sglang") == "sglang":
         limit, _ = max_running_requests(profile)
     return target, limit
+
+
+def cache_dir(profile: ResolvedProfile) -> str:
+    """The folder the render points every JIT cache at: one per GPU architecture and image, on the compile-cache
+    volume when there is one (deploygen/render/view.py writes it as CACHE_DIR)."""
+    engine = profile.data["engine"]
+    image = profile.data["image"][f"{engine}_image"]
+    base = (
+        profile.data["volumes"]["compile_cache"]["mount"]
+        if "compile_cache" in profile.data["volumes"]
+        else ("/root/.cache/jit")
+    )
+    return f"{base}/{gpu_arch(profile)}-{image_slug(image)}"
+
+
+def image_slug(image: str) -> str:
+    """The image as a folder name: only [A-Za-z0-9._-], at most 80 characters."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", image.split("/")[-1])[:80]

@@ -17,6 +17,8 @@ from deploygen.errors import Problem, Severity
 from deploygen.facts import VOLUME_READ_GB_PER_S, cluster_facts, gpu_facts
 from deploygen.load import ResolvedProfile
 from deploygen.memory import memory_per_gpu
+from deploygen.runtime.caches import jit_cache_env as sglang_cache_env
+from deploygen.runtime.vllm_caches import jit_cache_env as vllm_cache_env
 from deploygen.secrets import looks_secret, secret_name
 from deploygen.suggest import did_you_mean
 from deploygen.validate import derived, image_steps, warmup
@@ -1013,6 +1015,33 @@ def weights_layout(profile: ResolvedProfile) -> Iterator[Finding]:
             ("image", "env", "HF_HUB_CACHE"),
             "remove it (mount the weights volume where the cache should be: volumes.weights.mount)",
         )
+
+
+def _generated_env(profile: ResolvedProfile) -> dict[str, tuple[str, str]]:
+    """The serving container's variables the generator sets over the profile's image.env: name to (value, why)."""
+    caches = vllm_cache_env if profile.data["engine"] == "vllm" else sglang_cache_env
+    why = "the JIT cache folder of this GPU architecture and image"
+    env = {name: (value, why) for name, value in caches(derived.cache_dir(profile)).items()}
+    env["HF_HUB_OFFLINE"] = ("1", "serving reads the weights from the volume only, never the Hub")
+    return env
+
+
+@rule("env-overridden", Severity.ERROR, "deploygen/runtime/engine.py engine_env: the generator's variables win")
+def env_overridden(profile: ResolvedProfile) -> Iterator[Finding]:
+    generated = _generated_env(profile)
+    for name, value in profile.data["image"].get("env", {}).items():
+        if name in generated and generated[name][0] != value:
+            ours, why = generated[name]
+            yield Finding(
+                f"the generator sets {name}={ours!r} ({why}), which replaces this {value!r}",
+                ("image", "env", name),
+                f"remove image.env.{name}"
+                + (
+                    "; the compile-cache volume (volumes.compile_cache) keeps the caches"
+                    if name != "HF_HUB_OFFLINE"
+                    else ""
+                ),
+            )
 
 
 @rule("compile-cache-missing", Severity.ERROR, "docs/sources.md#jit-caches: compiled kernels live on a volume")
