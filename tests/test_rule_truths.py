@@ -212,7 +212,8 @@ def test_a_profile_env_var_the_generator_overrides_is_an_error_naming_both_value
         f"{profile}:5:5: error[env-overridden]: image.env.TRITON_CACHE_DIR: the generator sets "
         f"TRITON_CACHE_DIR='{module_dir}/triton' (the JIT cache folder of this GPU architecture and image), which "
         "replaces this '/tmp/triton'\n"
-        "    hint: remove image.env.TRITON_CACHE_DIR; the compile-cache volume (volumes.compile_cache) keeps the caches",
+        "    hint: remove image.env.TRITON_CACHE_DIR; the compile-cache volume (volumes.compile_cache) keeps the "
+        "caches",
         f"{profile}:6:5: error[env-overridden]: image.env.HF_HUB_OFFLINE: the generator sets HF_HUB_OFFLINE='1' "
         "(serving reads the weights from the volume only, never the Hub), which replaces this '0'\n"
         "    hint: remove image.env.HF_HUB_OFFLINE",
