@@ -223,3 +223,38 @@ def test_a_profile_env_var_the_generator_overrides_is_an_error_naming_both_value
     assert module.jit_cache_env(module.CACHE_DIR)["TRITON_CACHE_DIR"] == f"{module_dir}/triton"
     same = child(tmp_path, "image:\n  env:\n    HF_HUB_OFFLINE: '1'\n", name="same")
     assert findings(same, "env-overridden") == []
+
+
+COVERED.append("env-as-generated")
+
+
+def test_a_profile_env_var_set_to_what_the_generator_writes_is_a_note(tmp_path):
+    module_dir = "/dg-cache/sm100-sglang-v0.5.10.post1-cu130"
+    body = f"image:\n  env:\n    HF_HUB_OFFLINE: '1'\n    TRITON_CACHE_DIR: {module_dir}/triton\n"
+    profile = child(tmp_path, body)
+    assert findings(profile, "env-as-generated") == [
+        f"{profile}:5:5: info[env-as-generated]: image.env.HF_HUB_OFFLINE: HF_HUB_OFFLINE='1' is what the generator "
+        "sets (serving reads the weights from the volume only, never the Hub); this line changes nothing\n"
+        "    hint: remove image.env.HF_HUB_OFFLINE, or keep it as documentation",
+        f"{profile}:6:5: info[env-as-generated]: image.env.TRITON_CACHE_DIR: TRITON_CACHE_DIR='{module_dir}/triton' "
+        "is what the generator sets (the JIT cache folder of this GPU architecture and image); this line changes "
+        "nothing\n"
+        "    hint: remove image.env.TRITON_CACHE_DIR, or keep it as documentation",
+    ]
+    assert findings(profile, "env-overridden") == []
+    # With weights in the Hugging Face cache layout, the cache variable naming the weights volume is the same note.
+    hf = child(
+        tmp_path,
+        "model:\n  weights_layout: hf-cache\n  revision: " + "ab" * 20 + "\n  path: null\n"
+        "image:\n  env:\n    HF_HUB_CACHE: /model-cache\n",
+        name="hf",
+    )
+    assert [line.split(": ", 2)[1:] for line in findings(hf, "env-as-generated")] == [
+        [
+            "info[env-as-generated]",
+            "image.env.HF_HUB_CACHE: HF_HUB_CACHE='/model-cache' is what the generator sets (the weights volume is "
+            "the cache); this line changes nothing\n    hint: remove image.env.HF_HUB_CACHE, or keep it as "
+            "documentation",
+        ]
+    ]
+    assert findings(hf, "env-overridden") == [] and findings(hf, "weights-layout") == []

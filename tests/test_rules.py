@@ -127,6 +127,27 @@ def test_fp8_kv_with_eagle_on_blackwell_warns(tmp_path):
     ]
 
 
+@covers("fp8-kv-accuracy")
+def test_fp8_kv_without_speculative_decoding_on_blackwell_warns_too(tmp_path):
+    profile = child(tmp_path, "sglang:\n  kv-cache-dtype: fp8_e4m3\n  speculative-algorithm: null\n")
+    assert findings(profile, "fp8-kv-accuracy") == [
+        f"{profile}:4:3: warning[fp8-kv-accuracy]: sglang.kv-cache-dtype: FP8 KV on Blackwell loses accuracy on "
+        "GLM-5.1-FP8 and models of its class GlmMoeDsaForCausalLM without speculative decoding too (SGLang #22671: "
+        "AIME26 76.7 against 95.3 with BF16 KV)\n"
+        "    hint: use `kv-cache-dtype: bfloat16`, or acknowledge it with your own accuracy measurement"
+    ]
+    assert findings(profile, "fp8-kv-eagle") == []
+    # With EAGLE the EAGLE rule says it, once.
+    with_eagle = child(tmp_path, "sglang:\n  kv-cache-dtype: fp8_e4m3\n", name="eagle")
+    assert findings(with_eagle, "fp8-kv-accuracy") == []
+    assert len(findings(with_eagle, "fp8-kv-eagle")) == 1
+    # On Hopper the reports say nothing.
+    hopper = child(
+        tmp_path, "sglang:\n  kv-cache-dtype: fp8_e4m3\n  speculative-algorithm: null\n", parent="h200", name="h"
+    )
+    assert findings(hopper, "fp8-kv-accuracy") == []
+
+
 @covers("deepgemm-arch")
 def test_deepgemm_precompile_on_a_gpu_without_deepgemm_kernels_warns(tmp_path):
     profile = child(tmp_path, "lifecycle:\n  compile:\n    enabled: true\n", parent="smoke")

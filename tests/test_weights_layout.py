@@ -87,9 +87,10 @@ def test_a_path_a_branch_or_a_cache_variable_with_hf_cache_is_refused(tmp_path):
         "revision 'main' is a branch, and the cache's snapshot folder is named by the commit\n"
         "    hint: set model.revision to the 40-hex commit (the Hub's 'Files and versions' page, or the commit "
         "`generate.py model add` printed)\n"
-        f"{path}:7:5: error[weights-layout]: image.env.HF_HUB_CACHE: set by the generator with weights_layout "
-        "hf-cache: the weights volume (/smoke-weights) is the cache\n"
-        "    hint: remove it (mount the weights volume where the cache should be: volumes.weights.mount)\n"
+        f"{path}:7:5: error[env-overridden]: image.env.HF_HUB_CACHE: the generator sets "
+        "HF_HUB_CACHE='/smoke-weights' (the weights volume is the cache), which replaces this '/cache'\n"
+        "    hint: remove image.env.HF_HUB_CACHE; mount the weights volume where the cache should be "
+        "(volumes.weights.mount)\n"
     )
 
 

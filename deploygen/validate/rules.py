@@ -300,6 +300,25 @@ def fp8_kv_with_eagle(profile: ResolvedProfile) -> Iterator[Finding]:
         )
 
 
+@rule("fp8-kv-accuracy", Severity.WARNING, "SGLang #22671 (docs/sources.md#upstream-issues)", SGLANG)
+def fp8_kv_without_eagle(profile: ResolvedProfile) -> Iterator[Finding]:
+    """#22671 measured the loss with no speculative decoding at all: FP8 KV alone, on a B300."""
+    reported = _fp8_kv_reported(profile)
+    if (
+        reported
+        and _family(profile) == "sm100"
+        and str(profile.flag("kv-cache-dtype", default="")).startswith("fp8")
+        and profile.flag("speculative-algorithm") not in derived.EAGLE_ALGORITHMS
+    ):
+        yield Finding(
+            f"FP8 KV on Blackwell loses accuracy on {reported} and models of its class "
+            f"{derived.model_facts(profile).architecture} without speculative decoding too (SGLang #22671: "
+            "AIME26 76.7 against 95.3 with BF16 KV)",
+            ("sglang", "kv-cache-dtype"),
+            "use `kv-cache-dtype: bfloat16`, or acknowledge it with your own accuracy measurement",
+        )
+
+
 # The algorithms that read --speculative-eagle-topk (NEXTN is SGLang's alias of EAGLE); DFLASH, NGRAM and
 # STANDALONE drafts have no topk.
 EAGLE_ALGORITHMS = ("EAGLE", "EAGLE3", "NEXTN")
@@ -1008,13 +1027,7 @@ def weights_layout(profile: ResolvedProfile) -> Iterator[Finding]:
             "set model.revision to the 40-hex commit (the Hub's 'Files and versions' page, or the commit "
             "`generate.py model add` printed)",
         )
-    if "HF_HUB_CACHE" in profile.data["image"]["env"]:
-        yield Finding(
-            "set by the generator with weights_layout hf-cache: the weights volume "
-            f"({profile.data['volumes']['weights']['mount']}) is the cache",
-            ("image", "env", "HF_HUB_CACHE"),
-            "remove it (mount the weights volume where the cache should be: volumes.weights.mount)",
-        )
+    # image.env.HF_HUB_CACHE: the generator sets it to the weights volume (env-overridden, env-as-generated).
 
 
 def _generated_env(profile: ResolvedProfile) -> dict[str, tuple[str, str]]:
@@ -1023,7 +1036,29 @@ def _generated_env(profile: ResolvedProfile) -> dict[str, tuple[str, str]]:
     why = "the JIT cache folder of this GPU architecture and image"
     env = {name: (value, why) for name, value in caches(derived.cache_dir(profile)).items()}
     env["HF_HUB_OFFLINE"] = ("1", "serving reads the weights from the volume only, never the Hub")
+    if profile.data["model"].get("weights_layout") == "hf-cache":
+        env["HF_HUB_CACHE"] = (profile.data["volumes"]["weights"]["mount"], "the weights volume is the cache")
     return env
+
+
+@rule("env-as-generated", Severity.INFO, "deploygen/runtime/engine.py engine_env: the generator's variables win")
+def env_as_generated(profile: ResolvedProfile) -> Iterator[Finding]:
+    """A profile variable set to exactly what the generator writes changes nothing: said, not refused."""
+    generated = _generated_env(profile)
+    for name, value in profile.data["image"].get("env", {}).items():
+        if name in generated and generated[name][0] == value:
+            yield Finding(
+                f"{name}={value!r} is what the generator sets ({generated[name][1]}); this line changes nothing",
+                ("image", "env", name),
+                f"remove image.env.{name}, or keep it as documentation",
+            )
+
+
+ENV_OVERRIDDEN_HINTS = {
+    "cache": "; the compile-cache volume (volumes.compile_cache) keeps the caches",
+    "HF_HUB_OFFLINE": "",
+    "HF_HUB_CACHE": "; mount the weights volume where the cache should be (volumes.weights.mount)",
+}
 
 
 @rule("env-overridden", Severity.ERROR, "deploygen/runtime/engine.py engine_env: the generator's variables win")
@@ -1035,12 +1070,7 @@ def env_overridden(profile: ResolvedProfile) -> Iterator[Finding]:
             yield Finding(
                 f"the generator sets {name}={ours!r} ({why}), which replaces this {value!r}",
                 ("image", "env", name),
-                f"remove image.env.{name}"
-                + (
-                    "; the compile-cache volume (volumes.compile_cache) keeps the caches"
-                    if name != "HF_HUB_OFFLINE"
-                    else ""
-                ),
+                f"remove image.env.{name}" + ENV_OVERRIDDEN_HINTS.get(name, ENV_OVERRIDDEN_HINTS["cache"]),
             )
 
 
