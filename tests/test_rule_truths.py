@@ -43,6 +43,9 @@ def test_an_sglang_image_pinned_by_digest_is_pinned_and_names_its_release_throug
     assert findings(stated, "image-pinned") == []
 
 
+COVERED.append("vllm-version-stated")
+
+
 def test_a_vllm_image_pinned_by_digest_takes_its_version_from_vllm_version(tmp_path):
     def pinned(image: str, name: str) -> list[str]:
         return findings(child(tmp_path, f"image:\n  vllm_image: {image}\n", parent="glm-5.1-h200-vllm", name=name),
@@ -50,6 +53,16 @@ def test_a_vllm_image_pinned_by_digest_takes_its_version_from_vllm_version(tmp_p
 
     assert pinned(f"vllm/vllm-openai:latest@{DIGEST}", "latest") == []
     assert pinned(f"vllm/vllm-openai@{DIGEST}", "bare") == []
+    # Not a silent pass: the version the catalog comes from is said.
+    latest = child(tmp_path, f"image:\n  vllm_image: vllm/vllm-openai:latest@{DIGEST}\n", parent="glm-5.1-h200-vllm")
+    assert findings(latest, "vllm-version-stated") == [
+        f"profiles/glm-5.1-h200-vllm.yaml:19:3: info[vllm-version-stated]: image.vllm_version: image "
+        f"'vllm/vllm-openai:latest@{DIGEST}' names no vLLM release: its flags are checked against vLLM 0.33.0's "
+        "catalog, the version the profile says the digest holds\n"
+        "    hint: check it when the digest changes: `vllm --version` in the image"
+    ]
+    release = child(tmp_path, f"image:\n  vllm_image: vllm/vllm-openai:v0.33.0@{DIGEST}\n", parent="glm-5.1-h200-vllm")
+    assert findings(release, "vllm-version-stated") == []
     # A tag that names another release still says the digest is not the one meant.
     [other] = pinned(f"vllm/vllm-openai:v0.19.0@{DIGEST}", "other")
     assert other.endswith(

@@ -1219,6 +1219,21 @@ def flag_check_parser_matches(profile: ResolvedProfile) -> Iterator[Finding]:
         )
 
 
+@rule("vllm-version-stated", Severity.INFO, "image.vllm_version: the profile's statement for a digest", VLLM)
+def vllm_version_stated(profile: ResolvedProfile) -> Iterator[Finding]:
+    """A digest-pinned vLLM image whose tag names no release: the catalog comes from vllm_version alone, said."""
+    image = profile.data["image"]["vllm_image"]
+    name, _, digest = image.partition("@")
+    tag = name.rpartition(":")[2] if ":" in name.split("/")[-1] else ""
+    if digest and not RELEASE_IN_TAG.match(tag):
+        yield Finding(
+            f"image {image!r} names no vLLM release: its flags are checked against vLLM "
+            f"{profile.data['image']['vllm_version']}'s catalog, the version the profile says the digest holds",
+            ("image", "vllm_version"),
+            "check it when the digest changes: `vllm --version` in the image",
+        )
+
+
 @rule("flag-check-off", Severity.WARNING, "image.flag_check: off (the profile's choice)", SGLANG)
 def flag_check_off(profile: ResolvedProfile) -> Iterator[Finding]:
     if profile.data["image"]["flag_check"] == "off":
