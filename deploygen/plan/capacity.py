@@ -259,10 +259,43 @@ def _running_requests(profile: ResolvedProfile) -> tuple[int | None, str]:
     return None, "--max-running-requests unset: SGLang default, sized from the KV pool at startup"
 
 
+def _engine_slots(profile: ResolvedProfile) -> tuple[str, str]:
+    """The engine's name and the flag that bounds the requests it runs at once."""
+    return ("vLLM", "max-num-seqs") if profile.data["engine"] == "vllm" else ("SGLang", "max-running-requests")
+
+
+def _admitted(
+    profile: ResolvedProfile, name: str, limit: int, running: int | None, running_source: str, reason: str
+) -> tuple[dict[str, Any], int]:
+    """What a replica runs when Modal admits at most `limit` requests (max_inputs, max_concurrency) to an engine
+    with `running` slots: the effective concurrency, the slots never filled, the requests queued inside."""
+    engine, slots = _engine_slots(profile)
+    if running is None:
+        effective = quantity(
+            "effective concurrency per replica", limit, "requests", f"{name}; {running_source} (not modelled)"
+        )
+        return {"effective_per_replica": effective}, limit
+    effective = min(limit, running)
+    out = {
+        "max_running_requests": quantity(f"{engine} {slots}", running, "requests/replica", running_source),
+        "effective_per_replica": quantity(
+            "effective concurrency per replica", effective, "requests", f"min({name}, {slots}): {reason}"
+        ),
+        "idle_sglang_slots": quantity(
+            f"{engine} slots Modal never fills", running - effective, "slots", f"{slots} - effective"
+        ),
+    }
+    if limit > running:
+        out["queued_in_sglang"] = quantity(
+            f"requests that queue inside {engine}", limit - running, "requests", f"{name} - {slots}"
+        )
+    return out, effective
+
+
 def _server_concurrency(profile: ResolvedProfile, running: int | None, running_source: str) -> dict[str, Any]:
     """@app.server: Modal adds a replica above target_concurrency and answers HTTP 429 above max_concurrency."""
     scaling = profile.data["scaling"]
-    engine, slots = ("vLLM", "max-num-seqs") if profile.data["engine"] == "vllm" else ("SGLang", "max-running-requests")
+    engine, slots = _engine_slots(profile)
     target, limit = derived.server_concurrency(profile)
     if scaling.get("target_concurrency") is not None:
         target_source = where(profile, "scaling", "target_concurrency")
@@ -290,33 +323,20 @@ def _server_concurrency(profile: ResolvedProfile, running: int | None, running_s
             ),
         ),
     }
-    if running is not None:
-        out["max_running_requests"] = quantity(f"{engine} {slots}", running, "requests/replica", running_source)
-    if limit is not None and running is not None:
-        effective = min(limit, running)
-        out["effective_per_replica"] = quantity(
-            "effective concurrency per replica",
-            effective,
-            "requests",
-            f"min(max_concurrency, {slots}): Modal answers 429 above max_concurrency (docs/sources.md#modal-inputs)",
+    if limit is not None:
+        admitted, effective = _admitted(
+            profile,
+            "max_concurrency",
+            limit,
+            running,
+            running_source,
+            "Modal answers 429 above max_concurrency (docs/sources.md#modal-inputs)",
         )
-        out["idle_sglang_slots"] = quantity(
-            f"{engine} slots Modal never fills", running - effective, "slots", f"{slots} - effective"
-        )
-        if limit > running:
-            out["queued_in_sglang"] = quantity(
-                f"requests that queue inside {engine}", limit - running, "requests", f"max_concurrency - {slots}"
-            )
-    elif limit is not None:
-        effective = limit
-        out["effective_per_replica"] = quantity(
-            "effective concurrency per replica",
-            effective,
-            "requests",
-            f"max_concurrency; {running_source} (not modelled)",
-        )
+        out.update(admitted)
     else:
         effective = running
+        if running is not None:
+            out["max_running_requests"] = quantity(f"{engine} {slots}", running, "requests/replica", running_source)
         out["effective_per_replica"] = quantity(
             "effective concurrency per replica",
             running,
@@ -341,36 +361,20 @@ def _concurrency(profile: ResolvedProfile, running: int | None, running_source: 
         return _server_concurrency(profile, running, running_source)
     scaling = profile.data["scaling"]
     max_inputs = scaling["max_inputs"]
-    engine, limit = ("vLLM", "max-num-seqs") if profile.data["engine"] == "vllm" else ("SGLang", "max-running-requests")
     out: dict[str, Any] = {
         "max_inputs": quantity(
             "@modal.concurrent max_inputs", max_inputs, "requests/replica", where(profile, "scaling", "max_inputs")
         ),
     }
-    if running is not None:
-        out["max_running_requests"] = quantity(f"{engine} {limit}", running, "requests/replica", running_source)
-        effective = min(max_inputs, running)
-        out["effective_per_replica"] = quantity(
-            "effective concurrency per replica",
-            effective,
-            "requests",
-            f"min(max_inputs, {limit}): one HTTP request is one Modal input (docs/sources.md#modal-inputs)",
-        )
-        out["idle_sglang_slots"] = quantity(
-            f"{engine} slots Modal never fills", running - effective, "slots", f"{limit} - effective"
-        )
-        if max_inputs > running:
-            out["queued_in_sglang"] = quantity(
-                f"requests that queue inside {engine}", max_inputs - running, "requests", f"max_inputs - {limit}"
-            )
-    else:
-        effective = max_inputs
-        out["effective_per_replica"] = quantity(
-            "effective concurrency per replica",
-            effective,
-            "requests",
-            f"max_inputs; {running_source} (not modelled)",
-        )
+    admitted, effective = _admitted(
+        profile,
+        "max_inputs",
+        max_inputs,
+        running,
+        running_source,
+        "one HTTP request is one Modal input (docs/sources.md#modal-inputs)",
+    )
+    out.update(admitted)
     out.update(_replicas(profile, effective))
     target = scaling.get("target_inputs")
     out["scale_out_at"] = quantity(
