@@ -1120,6 +1120,12 @@ IMAGES = {
 }
 
 
+def _tag_and_digest(image: str) -> tuple[str, str]:
+    """An image reference's tag and digest ('' where absent); a registry port's ':' is not a tag."""
+    name, _, digest = image.partition("@")
+    return (name.rpartition(":")[2] if ":" in name.split("/")[-1] else ""), digest
+
+
 @rule("image-pinned", Severity.ERROR, "docs/sources.md#image-tags: pin a release tag or digest")
 def image_pinned(profile: ResolvedProfile) -> Iterator[Finding]:
     engine = profile.data["engine"]
@@ -1132,8 +1138,7 @@ def image_pinned(profile: ResolvedProfile) -> Iterator[Finding]:
             f"write REPOSITORY:TAG, e.g. {example}",
         )
         return
-    name, _, digest = image.partition("@")
-    repository, _, tag = name.rpartition(":") if ":" in name.split("/")[-1] else (name, "", "")
+    tag, digest = _tag_and_digest(image)
     if digest:
         if not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
             yield Finding(
@@ -1223,8 +1228,7 @@ def flag_check_parser_matches(profile: ResolvedProfile) -> Iterator[Finding]:
 def vllm_version_stated(profile: ResolvedProfile) -> Iterator[Finding]:
     """A digest-pinned vLLM image whose tag names no release: the catalog comes from vllm_version alone, said."""
     image = profile.data["image"]["vllm_image"]
-    name, _, digest = image.partition("@")
-    tag = name.rpartition(":")[2] if ":" in name.split("/")[-1] else ""
+    tag, digest = _tag_and_digest(image)
     if digest and not RELEASE_IN_TAG.match(tag):
         yield Finding(
             f"image {image!r} names no vLLM release: its flags are checked against vLLM "
